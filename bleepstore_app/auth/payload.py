@@ -1,0 +1,128 @@
+"""Request bodies that verify themselves while they stream.
+
+``VerifyingReader`` wraps the decoded body (the socket input, or the aws-chunked
+decoder) and computes, in the one pass that feeds storage, the MD5 for the ETag,
+the SHA-256 when the payload hash is signed, and any flexible checksum. When the
+input ends it checks the length, Content-MD5, payload hash and checksums and
+raises the S3 error on a mismatch — before the storage backend makes the blob
+durable, so a bad body leaves nothing behind.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import zlib
+
+from awscrt import checksums as crt
+
+from .. import errors
+
+CHECKSUM_ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+
+
+class _Crc:
+    """hashlib-like wrapper over a CRC function (value, bytes) -> value."""
+
+    def __init__(self, fn, width: int) -> None:
+        self._fn, self._width, self._value = fn, width, 0
+
+    def update(self, data) -> None:
+        self._value = self._fn(data, self._value)
+
+    def digest(self) -> bytes:
+        return self._value.to_bytes(self._width, "big")
+
+
+def new_checksum(algorithm: str):
+    """A fresh hasher for one of CHECKSUM_ALGORITHMS."""
+    if algorithm == "CRC32":
+        return _Crc(lambda d, v: zlib.crc32(d, v), 4)
+    if algorithm == "CRC32C":
+        return _Crc(crt.crc32c, 4)
+    if algorithm == "CRC64NVME":
+        return _Crc(crt.crc64nvme, 8)
+    if algorithm == "SHA1":
+        return hashlib.sha1()
+    if algorithm == "SHA256":
+        return hashlib.sha256()
+    raise errors.InvalidRequest(f"Value for x-amz-checksum-algorithm header is invalid: {algorithm}")
+
+
+def decode_content_md5(value: str) -> bytes:
+    """Content-MD5 is base64 of the 16-byte digest; anything else is InvalidDigest."""
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise errors.InvalidDigest(**{"Content-MD5": value}) from None
+    if len(digest) != 16:
+        raise errors.InvalidDigest()
+    return digest
+
+
+class VerifyingReader:
+    """A bounded reader over ``source`` that hashes as it goes and verifies at the end.
+
+    ``expected_sha256`` is a hex digest or None; ``expected_checksums`` maps an
+    algorithm to its base64 value, or to None to compute one without checking it
+    (the value may be filled in later, e.g. from an aws-chunked trailer).
+    """
+
+    def __init__(self, source, length: int, *, content_md5: bytes | None = None,
+                 expected_sha256: str | None = None,
+                 expected_checksums: dict[str, str | None] | None = None) -> None:
+        self._source = source
+        self.length = length
+        self._remaining = length
+        self._md5 = hashlib.md5()
+        self._sha256 = hashlib.sha256() if expected_sha256 else None
+        self._expected_sha256 = expected_sha256
+        self._content_md5 = content_md5
+        self.expected_checksums = dict(expected_checksums or {})
+        self._checksums = {alg: new_checksum(alg) for alg in self.expected_checksums}
+        self._verified = False
+        self.checksums: dict[str, str] = {}
+
+    def read(self, n: int = -1) -> bytes:
+        if self._remaining <= 0:
+            self._verify()
+            return b""
+        want = self._remaining if n is None or n < 0 else min(n, self._remaining)
+        data = self._source.read(want)
+        if not data:
+            raise errors.IncompleteBody()
+        self._remaining -= len(data)
+        self._md5.update(data)
+        if self._sha256 is not None:
+            self._sha256.update(data)
+        for hasher in self._checksums.values():
+            hasher.update(data)
+        return data
+
+    def read_all(self) -> bytes:
+        """The whole (small) body, verified. Only for bodies known to be small."""
+        parts = []
+        while chunk := self.read(1024 * 1024):
+            parts.append(chunk)
+        return b"".join(parts)
+
+    @property
+    def md5_hex(self) -> str:
+        return self._md5.hexdigest()
+
+    def _verify(self) -> None:
+        if self._verified:
+            return
+        self._verified = True
+        if self._sha256 is not None and self._sha256.hexdigest() != self._expected_sha256:
+            raise errors.XAmzContentSHA256Mismatch(ClientComputedContentSHA256=self._expected_sha256,
+                                                   S3ComputedContentSHA256=self._sha256.hexdigest())
+        if self._content_md5 is not None and self._md5.digest() != self._content_md5:
+            raise errors.BadDigest(ExpectedDigest=base64.b64encode(self._content_md5).decode(),
+                                   CalculatedDigest=base64.b64encode(self._md5.digest()).decode())
+        for alg, hasher in self._checksums.items():
+            value = base64.b64encode(hasher.digest()).decode()
+            expected = self.expected_checksums.get(alg)
+            if expected is not None and expected != value:
+                raise errors.BadDigest(f"The {alg} you specified did not match the calculated checksum.")
+            self.checksums[alg] = value

@@ -1,0 +1,48 @@
+"""Operator commands: `bleepstore serve`, and `flask db ...` via Flask-Migrate."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .config import CONFIG_ENV, ConfigError, load_settings
+
+
+@click.group(help="BleepStore: an S3-compatible object store.\n\n"
+                  "Configuration comes from a YAML file (--config or $BLEEPSTORE_CONFIG), "
+                  "overridden by BLEEPSTORE_<SECTION>_<KEY> environment variables.")
+@click.version_option(package_name="bleepstore")
+def main() -> None:
+    pass
+
+
+@main.command(help="Start the server (gunicorn with gevent workers).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar=CONFIG_ENV,
+              help="YAML configuration file (default: built-in embedded settings).")
+@click.option("--host", help="Address to listen on (server.host).")
+@click.option("--port", type=int, help="Port to listen on (server.port, default 9010).")
+@click.option("--workers", type=int, help="Number of gevent worker processes (server.workers).")
+def serve(config_path: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+    env = os.environ.copy()
+    if config_path:
+        env[CONFIG_ENV] = os.path.abspath(config_path)
+    for name, value in (("SERVER_HOST", host), ("SERVER_PORT", port), ("SERVER_WORKERS", workers)):
+        if value is not None:
+            env[f"BLEEPSTORE_{name}"] = str(value)
+    try:
+        settings = load_settings(environ=env)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+    click.echo(f"BleepStore on http://{settings.host}:{settings.port} "
+               f"({settings.metadata_engine} metadata, {settings.storage_backend} storage, "
+               f"{settings.workers} workers)", err=True)
+    sys.stdout.flush()
+    # A fresh interpreter, so gevent patches the standard library before any import.
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:bleepstore_app.gunicorn_conf",
+            "bleepstore_app:create_app()"]
+    os.execve(sys.executable, argv, env)
+
+
+if __name__ == "__main__":
+    main()

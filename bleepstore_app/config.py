@@ -1,0 +1,288 @@
+"""Settings: defaults -> YAML file -> BLEEPSTORE_* environment -> overrides.
+
+Every key has a default in ``DEFAULTS``; the environment variable for a key is
+``BLEEPSTORE_`` + its dotted path upper-cased with ``_`` for dots (for example
+``metadata.sqlite.path`` -> ``BLEEPSTORE_METADATA_SQLITE_PATH``). Environment values
+are parsed as YAML scalars (``true``, ``9010``, ``[a, b]``). Validation happens once,
+at load time; a bad value raises ``ConfigError`` with one line naming the key.
+No Flask here.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+CONFIG_ENV = "BLEEPSTORE_CONFIG"
+ENV_PREFIX = "BLEEPSTORE_"
+
+DEFAULTS: dict[str, Any] = {
+    "server": {
+        "host": "0.0.0.0",
+        "port": 9010,
+        "region": "us-east-1",
+        "workers": 2,
+        # Domains for virtual-hosted-style addressing: <bucket>.<domain>.
+        "virtual_host_domains": ["s3.localhost"],
+        "max_object_size": 5 * 1024**3,
+        "log_level": "info",
+    },
+    "auth": {
+        "access_key": "bleepstore",
+        "secret_key": "bleepstore-secret",
+        "owner_id": "",
+        "display_name": "bleepstore",
+        "credentials": [],
+        # How long a worker may reuse a credential looked up in the database.
+        "cache_seconds": 5,
+    },
+    "metadata": {
+        "engine": "sqlite",
+        "migrate_on_start": True,
+        "sqlite": {"path": "./data/metadata.db", "synchronous": "FULL"},
+        "postgresql": {"url": "", "pool_size": 10, "max_overflow": 40},
+    },
+    "storage": {
+        "backend": "local",
+        # Objects up to this size live in the metadata database (one commit holds
+        # bytes and metadata); 0 turns inlining off.
+        "inline_max_size": 16 * 1024,
+        "local": {"root_dir": "./data/objects", "fsync": True},
+    },
+}
+
+ENGINES = ("sqlite", "postgresql")
+BACKENDS = ("local",)
+SYNCHRONOUS = ("FULL", "NORMAL")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or has a value that is not allowed."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    access_key: str
+    secret_key: str
+    owner_id: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    port: int
+    region: str
+    workers: int
+    virtual_host_domains: tuple[str, ...]
+    max_object_size: int
+    log_level: str
+    credentials: tuple[Credential, ...]
+    credential_cache_seconds: float
+    metadata_engine: str
+    migrate_on_start: bool
+    sqlite_path: str
+    sqlite_synchronous: str
+    postgresql_url: str
+    postgresql_pool_size: int
+    postgresql_max_overflow: int
+    storage_backend: str
+    inline_max_size: int
+    local_root_dir: str
+    local_fsync: bool
+    source: str = field(default="defaults", compare=False)
+
+    @property
+    def database_url(self) -> str:
+        if self.metadata_engine == "sqlite":
+            return "sqlite:///" + str(Path(self.sqlite_path).absolute())
+        return self.postgresql_url
+
+
+def default_owner_id(access_key: str) -> str:
+    """A stable 64-hex canonical user id, shaped like AWS's, for a credential."""
+    return hashlib.sha256(("bleepstore-owner:" + access_key).encode()).hexdigest()
+
+
+def load_settings(path: str | None = None, overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Build validated settings; ``path`` defaults to $BLEEPSTORE_CONFIG."""
+    environ = os.environ if environ is None else environ
+    tree = copy.deepcopy(DEFAULTS)
+    path = path or environ.get(CONFIG_ENV) or None
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                loaded = yaml.safe_load(f) or {}
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: expected a mapping of sections")
+        _merge(tree, loaded, "")
+    _apply_environ(tree, environ, DEFAULTS, "")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(tree, dotted, value)
+    settings = _validate(tree)
+    return settings if not path else _with_source(settings, path)
+
+
+def _with_source(settings: Settings, source: str) -> Settings:
+    from dataclasses import replace
+    return replace(settings, source=source)
+
+
+def _merge(into: dict, loaded: Mapping, prefix: str) -> None:
+    for key, value in loaded.items():
+        dotted = f"{prefix}{key}"
+        if key not in into:
+            raise ConfigError(f"{dotted}: unknown setting")
+        if isinstance(into[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{dotted}: expected a mapping")
+            _merge(into[key], value, dotted + ".")
+        else:
+            into[key] = value
+
+
+def _apply_environ(tree: dict, environ: Mapping[str, str], defaults: dict, prefix: str) -> None:
+    for key, default in defaults.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(default, dict):
+            _apply_environ(tree[key], environ, default, dotted + ".")
+            continue
+        name = ENV_PREFIX + dotted.replace(".", "_").upper()
+        if name in environ:
+            raw = environ[name]
+            try:
+                tree[key] = yaml.safe_load(raw) if raw.strip() else ""
+            except yaml.YAMLError:
+                tree[key] = raw
+            if isinstance(default, str) and tree[key] is not None and not isinstance(tree[key], str):
+                tree[key] = raw  # a secret like "123" stays a string
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    node = tree
+    *parents, last = dotted.split(".")
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            raise ConfigError(f"{dotted}: unknown setting")
+        node = node[part]
+    if last not in node:
+        raise ConfigError(f"{dotted}: unknown setting")
+    node[last] = value
+
+
+def _require(cond: bool, key: str, allowed: str, value: Any) -> None:
+    if not cond:
+        raise ConfigError(f"{key}: {value!r} is not allowed; expected {allowed}")
+
+
+def _int(tree: dict, key: str, low: int, high: int | None = None) -> int:
+    value = _lookup(tree, key)
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+    ok = ok and (high is None or value <= high)
+    _require(ok, key, f"an integer >= {low}" + (f" and <= {high}" if high is not None else ""), value)
+    return value
+
+
+def _str(tree: dict, key: str, choices: tuple[str, ...] | None = None, empty_ok: bool = False) -> str:
+    value = _lookup(tree, key)
+    if choices:
+        if isinstance(value, str):
+            value = value.upper() if choices[0].isupper() else value.lower()
+        _require(value in choices, key, "one of " + ", ".join(choices), value)
+        return value
+    _require(isinstance(value, str) and (empty_ok or value != ""), key, "a non-empty string", value)
+    return value
+
+
+def _bool(tree: dict, key: str) -> bool:
+    value = _lookup(tree, key)
+    _require(isinstance(value, bool), key, "true or false", value)
+    return value
+
+
+def _lookup(tree: dict, dotted: str) -> Any:
+    node: Any = tree
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _credentials(tree: dict) -> tuple[Credential, ...]:
+    auth = tree["auth"]
+    first = Credential(
+        access_key=_str(tree, "auth.access_key"),
+        secret_key=_str(tree, "auth.secret_key"),
+        owner_id=_str(tree, "auth.owner_id", empty_ok=True) or default_owner_id(auth["access_key"]),
+        display_name=_str(tree, "auth.display_name", empty_ok=True) or auth["access_key"],
+    )
+    found = [first]
+    extra = auth["credentials"]
+    _require(isinstance(extra, list), "auth.credentials", "a list of {access_key, secret_key, owner_id, display_name}", extra)
+    for i, item in enumerate(extra):
+        key = f"auth.credentials[{i}]"
+        _require(isinstance(item, dict), key, "a mapping", item)
+        unknown = set(item) - {"access_key", "secret_key", "owner_id", "display_name"}
+        if unknown:
+            raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown setting")
+        for name in ("access_key", "secret_key"):
+            _require(isinstance(item.get(name), str) and item[name] != "", f"{key}.{name}", "a non-empty string", item.get(name))
+        found.append(Credential(
+            access_key=item["access_key"],
+            secret_key=item["secret_key"],
+            owner_id=str(item.get("owner_id") or default_owner_id(item["access_key"])),
+            display_name=str(item.get("display_name") or item["access_key"]),
+        ))
+    seen: set[str] = set()
+    for cred in found:
+        if cred.access_key in seen:
+            raise ConfigError(f"auth.credentials: access_key {cred.access_key!r} appears twice")
+        seen.add(cred.access_key)
+    return tuple(found)
+
+
+def _validate(tree: dict) -> Settings:
+    engine = _str(tree, "metadata.engine", ENGINES)
+    pg_url = _lookup(tree, "metadata.postgresql.url") or ""
+    if engine == "postgresql":
+        _require(isinstance(pg_url, str) and pg_url.startswith("postgresql"), "metadata.postgresql.url",
+                 "a URL like postgresql+psycopg://user@host:5432/db", pg_url)
+        if pg_url.startswith("postgresql://") or pg_url.startswith("postgres://"):
+            pg_url = "postgresql+psycopg://" + pg_url.split("://", 1)[1]
+    domains = _lookup(tree, "server.virtual_host_domains")
+    if isinstance(domains, str):
+        domains = [d.strip() for d in domains.split(",") if d.strip()]
+    _require(isinstance(domains, list) and all(isinstance(d, str) for d in domains),
+             "server.virtual_host_domains", "a list of domain names", domains)
+    return Settings(
+        host=_str(tree, "server.host"),
+        port=_int(tree, "server.port", 0, 65535),
+        region=_str(tree, "server.region"),
+        workers=_int(tree, "server.workers", 1, 256),
+        virtual_host_domains=tuple(d.lower().strip(".") for d in domains),
+        max_object_size=_int(tree, "server.max_object_size", 0),
+        log_level=_str(tree, "server.log_level", LOG_LEVELS),
+        credentials=_credentials(tree),
+        credential_cache_seconds=_int(tree, "auth.cache_seconds", 0, 3600),
+        metadata_engine=engine,
+        migrate_on_start=_bool(tree, "metadata.migrate_on_start"),
+        sqlite_path=_str(tree, "metadata.sqlite.path"),
+        sqlite_synchronous=_str(tree, "metadata.sqlite.synchronous", SYNCHRONOUS),
+        postgresql_url=pg_url,
+        postgresql_pool_size=_int(tree, "metadata.postgresql.pool_size", 1),
+        postgresql_max_overflow=_int(tree, "metadata.postgresql.max_overflow", 0),
+        storage_backend=_str(tree, "storage.backend", BACKENDS),
+        inline_max_size=_int(tree, "storage.inline_max_size", 0, 1024 * 1024),
+        local_root_dir=_str(tree, "storage.local.root_dir"),
+        local_fsync=_bool(tree, "storage.local.fsync"),
+    )

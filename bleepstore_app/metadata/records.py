@@ -1,0 +1,94 @@
+"""Plain values that the metadata layer hands to the service layer."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+
+def now_us() -> int:
+    """Now, in integer microseconds since the epoch (how times are stored)."""
+    return time.time_ns() // 1000
+
+
+def dumps(value) -> str | None:
+    """JSON text for a dict/list column, None for empty."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False) if value else None
+
+
+def loads(text: str | None, default=None):
+    return json.loads(text) if text else ({} if default is None else default)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRecord:
+    access_key: str
+    secret_key: str
+    owner_id: str
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRecord:
+    name: str
+    owner_id: str
+    owner_display_name: str
+    region: str
+    created_at: int
+    acl: str | None = None
+
+
+@dataclass(slots=True)
+class ObjectRecord:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    last_modified: int
+    owner_id: str
+    owner_display_name: str
+    data_location: str
+    data_inline: bool = False
+    storage_class: str = "STANDARD"
+    content_type: str | None = None
+    content_headers: dict = field(default_factory=dict)
+    user_metadata: dict = field(default_factory=dict)
+    checksums: dict = field(default_factory=dict)
+    acl: str | None = None
+    parts: list | None = None
+
+    def to_row(self) -> dict:
+        return {
+            "bucket": self.bucket, "key": self.key, "size": self.size, "etag": self.etag,
+            "last_modified": self.last_modified, "storage_class": self.storage_class,
+            "content_type": self.content_type, "content_headers": dumps(self.content_headers),
+            "user_metadata": dumps(self.user_metadata), "checksums": dumps(self.checksums),
+            "owner_id": self.owner_id, "owner_display_name": self.owner_display_name,
+            "acl": self.acl, "data_location": self.data_location, "data_inline": self.data_inline,
+            "parts": dumps(self.parts),
+        }
+
+    @classmethod
+    def from_row(cls, row) -> "ObjectRecord":
+        m = row._mapping
+        return cls(
+            bucket=m["bucket"], key=m["key"], size=m["size"], etag=m["etag"],
+            last_modified=m["last_modified"], owner_id=m["owner_id"],
+            owner_display_name=m["owner_display_name"], data_location=m["data_location"],
+            data_inline=bool(m["data_inline"]), storage_class=m["storage_class"],
+            content_type=m["content_type"], content_headers=loads(m["content_headers"]),
+            user_metadata=loads(m["user_metadata"]), checksums=loads(m["checksums"]),
+            acl=m["acl"], parts=loads(m["parts"], default=[]) or None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    """One row of a listing: only what ListObjects shows."""
+    key: str
+    size: int
+    etag: str
+    last_modified: int
+    storage_class: str
+    owner_id: str
+    owner_display_name: str

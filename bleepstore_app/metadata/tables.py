@@ -1,0 +1,124 @@
+"""SQLAlchemy tables: the one description of the metadata schema.
+
+Alembic migrations in ``migrations/versions`` create exactly this schema; a test
+compares the two. Key and name columns use the "C" collation on PostgreSQL so that
+listings come back in UTF-8 byte order, as S3 returns them (SQLite's BINARY
+collation already compares that way). Times are integer microseconds since the
+epoch (UTC): cheap to compare and to read back in bulk on every engine.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger, Boolean, Column, ForeignKey, Index, Integer, LargeBinary,
+    MetaData, String, Table, Text,
+)
+from sqlalchemy.dialects import postgresql
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def ByteOrderString(length: int):
+    """A string column that sorts by UTF-8 bytes on every engine."""
+    return String(length).with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
+
+
+credentials = Table(
+    "credentials", metadata,
+    Column("access_key", String(128), primary_key=True),
+    Column("secret_key", String(256), nullable=False),
+    Column("owner_id", String(128), nullable=False),
+    Column("display_name", String(256), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+buckets = Table(
+    "buckets", metadata,
+    Column("name", ByteOrderString(63), primary_key=True),
+    Column("owner_id", String(128), nullable=False),
+    Column("owner_display_name", String(256), nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    # Access control list as JSON text (grants), written by the ACL operations.
+    Column("acl", Text, nullable=True),
+)
+
+# Object keys are up to 1024 bytes of UTF-8; 1024 characters always holds them.
+objects = Table(
+    "objects", metadata,
+    Column("bucket", ByteOrderString(63), ForeignKey("buckets.name", ondelete="CASCADE"), primary_key=True),
+    Column("key", ByteOrderString(1024), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("etag", String(80), nullable=False),
+    Column("last_modified", BigInteger, nullable=False),
+    Column("storage_class", String(32), nullable=False, default="STANDARD"),
+    Column("content_type", String(1024), nullable=True),
+    # JSON text: the other standard content headers (Cache-Control, Content-Disposition,
+    # Content-Encoding, Content-Language, Expires) and x-amz-meta-* user metadata.
+    Column("content_headers", Text, nullable=True),
+    Column("user_metadata", Text, nullable=True),
+    # JSON text: {"CRC32": "base64", ...} plus the checksum type, when sent.
+    Column("checksums", Text, nullable=True),
+    Column("owner_id", String(128), nullable=False),
+    Column("owner_display_name", String(256), nullable=False),
+    Column("acl", Text, nullable=True),
+    # Where the bytes are: a storage-backend location (a unique name per write), or
+    # the id of a row in ``inline_data`` when the object is stored inline.
+    Column("data_location", String(256), nullable=False),
+    Column("data_inline", Boolean, nullable=False, default=False),
+    # JSON text: part sizes/etags of a multipart object (for partNumber reads).
+    Column("parts", Text, nullable=True),
+    Index("ix_objects_data_location", "data_location"),
+    sqlite_with_rowid=False,
+)
+
+# Small objects' bytes, kept apart from ``objects`` so listings scan dense rows.
+inline_data = Table(
+    "inline_data", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+multipart_uploads = Table(
+    "multipart_uploads", metadata,
+    Column("upload_id", String(64), primary_key=True),
+    Column("bucket", ByteOrderString(63), ForeignKey("buckets.name", ondelete="CASCADE"), nullable=False),
+    Column("key", ByteOrderString(1024), nullable=False),
+    Column("initiated_at", BigInteger, nullable=False),
+    Column("owner_id", String(128), nullable=False),
+    Column("owner_display_name", String(256), nullable=False),
+    Column("storage_class", String(32), nullable=False, default="STANDARD"),
+    Column("content_type", String(1024), nullable=True),
+    Column("content_headers", Text, nullable=True),
+    Column("user_metadata", Text, nullable=True),
+    Column("acl", Text, nullable=True),
+    Column("checksum_algorithm", String(16), nullable=True),
+    Column("checksum_type", String(16), nullable=True),
+    # "completing" while CompleteMultipartUpload runs; the final ETag once done, so a
+    # retried Complete answers the same.
+    Column("state", String(16), nullable=False, default="open"),
+    Column("completed_etag", String(80), nullable=True),
+    Index("ix_multipart_uploads_bucket_key", "bucket", "key", "upload_id"),
+    Index("ix_multipart_uploads_initiated_at", "initiated_at"),
+)
+
+multipart_parts = Table(
+    "multipart_parts", metadata,
+    Column("upload_id", String(64), ForeignKey("multipart_uploads.upload_id", ondelete="CASCADE"), primary_key=True),
+    Column("part_number", Integer, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("etag", String(80), nullable=False),
+    Column("last_modified", BigInteger, nullable=False),
+    Column("checksums", Text, nullable=True),
+    Column("data_location", String(256), nullable=False),
+    Index("ix_multipart_parts_data_location", "data_location"),
+    sqlite_with_rowid=False,
+)

@@ -1,0 +1,102 @@
+"""The start-up sequence. There is no clean shutdown: every start is a recovery.
+
+Runs once per server start (gunicorn's master, before workers fork), and is safe
+when several servers start at once against one database and data directory:
+
+1. migrate the schema (under a lock), or refuse to start if it is behind;
+2. seed the configured credentials (upserts);
+3. remove temp files of writes that died with their process;
+4. remove blobs that no metadata row points at (orphans of a crash between the
+   blob's rename and the metadata commit, or between a delete's commit and unlink).
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from . import MIGRATIONS_DIR
+from .config import Settings
+from .metadata.engine import Database, make_engine
+from .metadata.records import CredentialRecord
+from .metadata.store import MetadataStore
+from .storage import make_storage
+
+log = logging.getLogger("bleepstore.recovery")
+
+# A blob younger than this may belong to a write that is between its rename and
+# its metadata commit in another live process; only older ones can be orphans.
+ORPHAN_MIN_AGE_SECONDS = 300.0
+SWEEP_BATCH = 500
+
+
+class SchemaBehind(RuntimeError):
+    """The database schema is older than this code and migrations are off."""
+
+
+def alembic_config(engine) -> AlembicConfig:
+    cfg = AlembicConfig(f"{MIGRATIONS_DIR}/alembic.ini")
+    cfg.set_main_option("script_location", MIGRATIONS_DIR)
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine) -> None:
+    command.upgrade(alembic_config(engine), "head")
+
+
+def check_schema(engine) -> None:
+    heads = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if current != heads:
+        raise SchemaBehind(
+            f"database schema is at {', '.join(sorted(current)) or 'nothing'}, this code needs "
+            f"{', '.join(sorted(heads))}: run `flask db upgrade` (FLASK_APP=bleepstore_app)")
+
+
+def recover(settings: Settings, orphan_min_age: float = ORPHAN_MIN_AGE_SECONDS) -> None:
+    """Run the whole start-up sequence."""
+    started = time.monotonic()
+    db = Database(make_engine(settings))
+    try:
+        if settings.migrate_on_start:
+            migrate(db.engine)
+        else:
+            check_schema(db.engine)
+        meta = MetadataStore(db)
+        meta.seed_credentials(CredentialRecord(c.access_key, c.secret_key, c.owner_id, c.display_name)
+                              for c in settings.credentials)
+        storage = make_storage(settings)
+        storage.recover()
+        removed = sweep_orphans(meta, storage, orphan_min_age)
+    finally:
+        db.dispose()
+    log.info("recovery done in %.2fs (%d orphan blobs removed)", time.monotonic() - started, removed)
+
+
+def sweep_orphans(meta: MetadataStore, storage, min_age: float) -> int:
+    """Delete blobs older than ``min_age`` that no row points at; returns the count."""
+    removed = 0
+    batch: list[str] = []
+
+    def flush() -> int:
+        used = meta.locations_in_use(batch)
+        for location in batch:
+            if location not in used:
+                storage.delete(location)
+        count = len(batch) - len(used)
+        batch.clear()
+        return count
+
+    for location in storage.iter_locations(min_age):
+        batch.append(location)
+        if len(batch) >= SWEEP_BATCH:
+            removed += flush()
+    if batch:
+        removed += flush()
+    return removed

@@ -1,0 +1,59 @@
+"""The S3 blueprint: every path that is not an operator endpoint is an S3 request.
+
+One view does the whole request path: parse -> resolve the AWS operation ->
+authenticate -> run the handler -> render. Werkzeug's router only sees ``/`` and
+``/<path>``; bucket and key come from the raw URI, so keys keep ``//``, ``%2F``
+and trailing slashes exactly as sent.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, request
+
+from .. import errors
+from .handlers import load_all
+from .request import CredentialCache, authenticate, parse_request
+from .responses import render, render_error
+from .routing import resolve
+
+log = logging.getLogger("bleepstore.s3")
+
+blueprint = Blueprint("s3", __name__)
+_METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH"]
+HANDLERS = load_all()
+
+
+@blueprint.route("/", methods=_METHODS, strict_slashes=False)
+@blueprint.route("/<path:_path>", methods=_METHODS, strict_slashes=False, merge_slashes=False)
+def s3_request(_path: str = ""):
+    environ = request.environ
+    request_id = environ["bleepstore.request_id"]
+    state = current_app.extensions["bleepstore"]
+    req = None
+    try:
+        req = parse_request(environ, request_id)
+        req.operation = resolve(req.method, req.bucket, req.key, req.query, req.headers)
+        authenticate(req, state.credentials, state.services.settings.region)
+        handler = HANDLERS.get(req.operation)
+        if handler is None:
+            raise errors.NotImplemented(f"{req.operation} is not implemented.")
+        result = handler(state.services, req)
+        environ["bleepstore.operation"] = req.operation
+        return render(result, req.method, request_id)
+    except errors.S3Error as err:
+        if req is not None:
+            environ["bleepstore.operation"] = req.operation
+        return render_error(err, environ["REQUEST_METHOD"], req.resource if req else "/", request_id)
+    except Exception:
+        log.exception("internal error in %s (request %s)", req.operation if req else "?", request_id)
+        return render_error(errors.InternalError(), environ["REQUEST_METHOD"],
+                            req.resource if req else "/", request_id)
+
+
+class AppState:
+    """Per-worker objects the S3 view needs, kept in app.extensions['bleepstore']."""
+
+    def __init__(self, services) -> None:
+        self.services = services
+        self.credentials = CredentialCache(services.meta, services.settings.credential_cache_seconds)

@@ -1,0 +1,127 @@
+"""HTTP headers of S3: object attributes in, object headers out, ranges, dates."""
+from __future__ import annotations
+
+import re
+from email.utils import formatdate
+from typing import Mapping
+
+from .. import errors
+from ..metadata.records import ObjectRecord
+from ..service.objects import ObjectAttributes
+
+# Stored as sent and returned on GET/HEAD (besides Content-Type).
+CONTENT_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires")
+META_PREFIX = "x-amz-meta-"
+MAX_USER_METADATA_BYTES = 2 * 1024
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+
+# GetObject query parameters that override response headers.
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def http_date(us: int) -> str:
+    """RFC 7231 date (Last-Modified), second resolution."""
+    return formatdate(us // 1_000_000, usegmt=True)
+
+
+def object_attributes(headers: Mapping[str, str]) -> ObjectAttributes:
+    """Content-Type, the other content headers, x-amz-meta-* and storage class."""
+    content_headers = {}
+    for name in CONTENT_HEADERS:
+        value = headers.get(name)
+        if value is not None:
+            content_headers[name] = value
+    encoding = content_headers.get("Content-Encoding")
+    if encoding is not None:
+        # aws-chunked describes the transfer, not the object; S3 drops it.
+        kept = [e.strip() for e in encoding.split(",") if e.strip() and e.strip().lower() != "aws-chunked"]
+        if kept:
+            content_headers["Content-Encoding"] = ",".join(kept)
+        else:
+            del content_headers["Content-Encoding"]
+    user_metadata = {}
+    size = 0
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower.startswith(META_PREFIX):
+            meta_name = lower[len(META_PREFIX):]
+            user_metadata[meta_name] = value
+            size += len(meta_name.encode()) + len(value.encode())
+    if size > MAX_USER_METADATA_BYTES:
+        raise errors.MetadataTooLarge(Size=size, MaxSizeAllowed=MAX_USER_METADATA_BYTES)
+    return ObjectAttributes(
+        content_type=headers.get("Content-Type") or None,
+        content_headers=content_headers,
+        user_metadata=user_metadata,
+        storage_class=headers.get("x-amz-storage-class") or "STANDARD",
+    )
+
+
+def object_headers(record: ObjectRecord, checksum_mode: bool = False) -> dict[str, str]:
+    """The headers GetObject and HeadObject return for an object."""
+    out = {
+        "Content-Type": record.content_type or DEFAULT_CONTENT_TYPE,
+        "ETag": f'"{record.etag}"',
+        "Last-Modified": http_date(record.last_modified),
+        "Accept-Ranges": "bytes",
+    }
+    out.update(record.content_headers)
+    for name, value in record.user_metadata.items():
+        out[META_PREFIX + name] = value
+    if record.storage_class != "STANDARD":
+        out["x-amz-storage-class"] = record.storage_class
+    if checksum_mode:
+        for algorithm, value in record.checksums.items():
+            out[f"x-amz-checksum-{algorithm.lower()}"] = value
+    return out
+
+
+def response_overrides(query: Mapping[str, str], anonymous: bool) -> dict[str, str]:
+    """GetObject's response-* query parameters (not allowed anonymously)."""
+    found = {header: query[param] for param, header in RESPONSE_OVERRIDES.items() if param in query}
+    if found and anonymous:
+        raise errors.InvalidRequest("Request specific response headers cannot be used for anonymous GET requests.")
+    return found
+
+
+def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
+    """A Range header as [start, end) within ``size``, or None for the whole object.
+
+    Like S3: a syntactically invalid or multi-range header is ignored (whole object);
+    a range that starts past the end is InvalidRange (416).
+    """
+    if not value:
+        return None
+    m = _RANGE.fullmatch(value.strip())
+    if m is None:
+        return None
+    first, last = m.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":
+        suffix = int(last)
+        if suffix == 0:
+            raise _unsatisfiable(size)
+        return max(0, size - suffix), size
+    start = int(first)
+    end = size if last == "" else min(int(last) + 1, size)
+    if last != "" and int(last) < start:
+        return None
+    if start >= size:
+        raise _unsatisfiable(size)
+    return start, end
+
+
+def _unsatisfiable(size: int) -> errors.S3Error:
+    err = errors.InvalidRange(ActualObjectSize=size, RangeRequested=None)
+    err.headers["Content-Range"] = f"bytes */{size}"
+    return err

@@ -1,0 +1,191 @@
+"""An incoming S3 request: where it points, who sent it, and its verified body."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import unquote
+
+from werkzeug.datastructures import EnvironHeaders
+
+from .. import errors
+from ..auth import sigv4
+from ..auth.payload import CHECKSUM_ALGORITHMS, VerifyingReader, decode_content_md5
+from ..service import Caller
+
+MAX_SMALL_BODY = 1024 * 1024 + 64 * 1024  # XML documents (DeleteObjects is the largest)
+
+
+@dataclass
+class S3Request:
+    environ: dict
+    method: str
+    raw_path: str
+    raw_query: str
+    bucket: str | None
+    key: str | None
+    query: dict[str, str]
+    headers: EnvironHeaders
+    request_id: str
+    operation: str = "Unknown"
+    caller: Caller | None = None
+    signed: sigv4.SignedRequest | None = None
+    _body: VerifyingReader | None = field(default=None, repr=False)
+
+    @property
+    def resource(self) -> str:
+        """The Resource element of an error: /bucket/key as the client named it."""
+        if self.bucket is None:
+            return "/"
+        return f"/{self.bucket}/{self.key}" if self.key else f"/{self.bucket}"
+
+    def content_length(self) -> int | None:
+        value = self.environ.get("CONTENT_LENGTH")
+        if not value:
+            return None
+        try:
+            length = int(value)
+        except ValueError:
+            raise errors.InvalidArgument("Content-Length is not a number") from None
+        if length < 0:
+            raise errors.InvalidArgument("Content-Length is negative")
+        return length
+
+    def body(self, required_length: bool = True) -> VerifyingReader:
+        """The request body as a reader that verifies itself as it is consumed."""
+        if self._body is None:
+            self._body = _body_reader(self, required_length)
+        return self._body
+
+    def small_body(self) -> bytes:
+        """A bounded body (an XML document), read and verified whole."""
+        length = self.content_length() or 0
+        if length > MAX_SMALL_BODY:
+            raise errors.MalformedXML()
+        return self.body(required_length=False).read_all()
+
+
+def parse_request(environ: dict, request_id: str) -> S3Request:
+    """Split the raw request URI into bucket, key and query (no guessing from Host:
+    virtual-host addressing has already been resolved by the addressing middleware)."""
+    raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or _rebuild_uri(environ)
+    if raw_uri.startswith(("http://", "https://")):
+        raw_uri = "/" + raw_uri.split("/", 3)[3] if raw_uri.count("/") >= 3 else "/"
+    raw_path, _, raw_query = raw_uri.partition("?")
+    path = unquote(raw_path)
+    vhost_bucket = environ.get("bleepstore.vhost_bucket")
+    if vhost_bucket:
+        bucket, key = vhost_bucket, path[1:] or None
+    else:
+        bucket, _, key = path[1:].partition("/")
+        bucket, key = bucket or None, key or None
+    return S3Request(
+        environ=environ, method=environ["REQUEST_METHOD"], raw_path=raw_path, raw_query=raw_query,
+        bucket=bucket, key=key, query=parse_query(raw_query), headers=EnvironHeaders(environ),
+        request_id=request_id,
+    )
+
+
+def parse_query(raw_query: str) -> dict[str, str]:
+    """Query parameters, percent-decoded ('+' stays '+'); the first value wins."""
+    query: dict[str, str] = {}
+    for part in raw_query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            query.setdefault(unquote(name), unquote(value))
+    return query
+
+
+def _rebuild_uri(environ: dict) -> str:
+    from urllib.parse import quote
+    path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace")
+    qs = environ.get("QUERY_STRING")
+    return quote(path, safe="/") + ("?" + qs if qs else "")
+
+
+class CredentialCache:
+    """Access key -> credential, reused for a few seconds inside one worker.
+
+    Credentials change rarely; the stated staleness bound is ``ttl`` seconds
+    (``auth.cache_seconds``) for a key that was removed or changed on another node.
+    """
+
+    def __init__(self, meta, ttl: float) -> None:
+        self._meta, self._ttl = meta, ttl
+        self._entries: dict[str, tuple[float, object]] = {}
+
+    def get(self, access_key: str):
+        now = time.monotonic()
+        hit = self._entries.get(access_key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        record = self._meta.get_credential(access_key)
+        if self._ttl > 0:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[access_key] = (now + self._ttl, record)
+        return record
+
+
+def authenticate(req: S3Request, credentials: CredentialCache, region: str) -> None:
+    """Set ``req.caller`` and ``req.signed`` from the signature, or leave them None
+    for an anonymous request."""
+    auth_header = req.headers.get("Authorization")
+    presigned = "X-Amz-Algorithm" in req.query
+    if auth_header is None and not presigned:
+        if "Signature" in req.query and "AWSAccessKeyId" in req.query:
+            raise errors.InvalidRequest("The authorization mechanism you have provided is not supported. "
+                                        "Please use AWS4-HMAC-SHA256.")
+        return
+    if auth_header is not None and presigned:
+        raise errors.InvalidArgument("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+                                     "Signature query string parameter or the Authorization header should be specified",
+                                     ArgumentName="Authorization", ArgumentValue=auth_header)
+    found: dict[str, object] = {}
+
+    def lookup_secret(access_key: str) -> str | None:
+        record = credentials.get(access_key)
+        found["record"] = record
+        return record.secret_key if record else None
+
+    now = datetime.now(timezone.utc)
+    if presigned:
+        signed = sigv4.verify_presigned(req.method, req.raw_path, req.raw_query, req.query, req.headers,
+                                        lookup_secret, now, region)
+    else:
+        signed = sigv4.verify_header_auth(req.method, req.raw_path, req.raw_query, req.headers,
+                                          lookup_secret, now, region)
+    record = found["record"]
+    req.signed = signed
+    req.caller = Caller(record.access_key, record.owner_id, record.display_name)
+
+
+def _body_reader(req: S3Request, required_length: bool) -> VerifyingReader:
+    payload_hash = req.signed.payload_hash if req.signed else sigv4.UNSIGNED_PAYLOAD
+    if payload_hash in sigv4.STREAMING_MODES:
+        raise errors.NotImplemented("aws-chunked request bodies are not supported yet.")
+    length = req.content_length()
+    if length is None:
+        if required_length:
+            raise errors.MissingContentLength()
+        length = 0
+    content_md5 = req.headers.get("Content-MD5")
+    expected: dict[str, str | None] = {}
+    for algorithm in CHECKSUM_ALGORITHMS:
+        value = req.headers.get(f"x-amz-checksum-{algorithm.lower()}")
+        if value is not None:
+            expected[algorithm] = value
+    if len(expected) > 1:
+        raise errors.InvalidRequest("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+    sdk_algorithm = req.headers.get("x-amz-sdk-checksum-algorithm")
+    if sdk_algorithm:
+        sdk_algorithm = sdk_algorithm.upper()
+        if sdk_algorithm not in CHECKSUM_ALGORITHMS:
+            raise errors.InvalidRequest("Value for x-amz-sdk-checksum-algorithm header is invalid.")
+        expected.setdefault(sdk_algorithm, None)
+    return VerifyingReader(
+        req.environ["wsgi.input"], length,
+        content_md5=decode_content_md5(content_md5) if content_md5 is not None else None,
+        expected_sha256=payload_hash if payload_hash != sigv4.UNSIGNED_PAYLOAD else None,
+        expected_checksums=expected,
+    )

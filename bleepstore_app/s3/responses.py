@@ -1,0 +1,74 @@
+"""The one place that turns a handler's result or an S3Error into HTTP."""
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from werkzeug.wrappers import Response
+
+from .. import errors
+from . import xml
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class S3Result:
+    """What a handler returns: a status, headers, and an XML document or a stream."""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    xml: str | None = None
+    stream: Iterable[bytes] | None = None
+    length: int | None = None  # Content-Length of ``stream`` (also sent for HEAD)
+
+
+def render(result: S3Result, method: str, request_id: str) -> Response:
+    headers = _common_headers(request_id)
+    headers.update(result.headers)
+    if result.xml is not None:
+        body = result.xml.encode("utf-8")
+        headers["Content-Type"] = "application/xml"
+        headers["Content-Length"] = str(len(body))
+        return Response([] if method == "HEAD" else [body], _status(result.status), headers)
+    if result.length is not None:
+        headers["Content-Length"] = str(result.length)
+    elif result.stream is None:
+        headers["Content-Length"] = "0"
+    stream = result.stream
+    if method == "HEAD":
+        if stream is not None and hasattr(stream, "close"):
+            stream.close()
+        stream = None
+    return Response(stream if stream is not None else [], _status(result.status), headers,
+                    direct_passthrough=True)
+
+
+def render_error(err: errors.S3Error, method: str, resource: str, request_id: str) -> Response:
+    headers = _common_headers(request_id)
+    headers.update(err.headers)
+    if method == "HEAD":
+        headers["Content-Length"] = "0"
+        return Response([], _status(err.status), headers)
+    body = xml.error_document(err, resource, request_id).encode("utf-8")
+    headers["Content-Type"] = "application/xml"
+    headers["Content-Length"] = str(len(body))
+    return Response([body], _status(err.status), headers)
+
+
+def _common_headers(request_id: str) -> dict[str, str]:
+    return {"x-amz-request-id": request_id, "x-amz-id-2": request_id_2(request_id)}
+
+
+def request_id_2(request_id: str) -> str:
+    # AWS's x-amz-id-2 is an opaque host id; derive it so it costs nothing.
+    return "bleepstore/" + request_id
+
+
+_STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+
+
+def _status(code: int) -> str:
+    """'403 Forbidden' as S3 writes it (Werkzeug would say '403 FORBIDDEN')."""
+    return _STATUS_LINES.get(code, str(code))

@@ -1,0 +1,93 @@
+"""Which S3 operation a request is: a table plus a pure ``resolve`` function.
+
+A request is classified by method, level (service / bucket / object), the query
+subresources present (``?acl``, ``?uploads``, ``?uploadId=``...), and sometimes a
+header (``x-amz-copy-source``). A subresource S3 has but BleepStore does not
+serve yet is NotImplemented; it never falls through to a different operation.
+The same table feeds the OpenAPI description, so the two cannot drift.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from .. import errors
+
+
+@dataclass(frozen=True)
+class Route:
+    operation: str
+    method: str
+    level: str                         # "service", "bucket" or "object"
+    subresources: frozenset[str] = frozenset()
+    header: str | None = None          # a header that must be present
+    query_equals: tuple[str, str] | None = None  # e.g. ("list-type", "2")
+
+
+def _r(operation, method, level, *subresources, header=None, query_equals=None) -> Route:
+    return Route(operation, method, level, frozenset(subresources), header, query_equals)
+
+
+ROUTES: tuple[Route, ...] = (
+    _r("ListBuckets", "GET", "service"),
+    _r("CreateBucket", "PUT", "bucket"),
+    _r("DeleteBucket", "DELETE", "bucket"),
+    _r("HeadBucket", "HEAD", "bucket"),
+    _r("GetBucketLocation", "GET", "bucket", "location"),
+    _r("ListObjectsV2", "GET", "bucket", query_equals=("list-type", "2")),
+    _r("ListObjects", "GET", "bucket"),
+    _r("PutObject", "PUT", "object"),
+    _r("GetObject", "GET", "object"),
+    _r("HeadObject", "HEAD", "object"),
+    _r("DeleteObject", "DELETE", "object"),
+)
+
+# Every query parameter that names a subresource in S3's API. Any of these that
+# no route above claims is answered NotImplemented.
+SUBRESOURCES = frozenset({
+    "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption",
+    "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location", "logging",
+    "metadataConfiguration", "metadataTable", "metrics", "notification", "object-lock",
+    "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "renameObject",
+    "replication", "requestPayment", "restore", "retention", "select", "session", "tagging",
+    "torrent", "uploadId", "uploads", "versioning", "versions", "website",
+})
+
+
+def _specificity(route: Route) -> int:
+    # Routes with more conditions are tried first; order in ROUTES does not matter.
+    return -(len(route.subresources) * 4 + (route.header is not None) * 2 + (route.query_equals is not None))
+
+
+_BY_TARGET: dict[tuple[str, str], list[Route]] = {}
+for _route in sorted(ROUTES, key=_specificity):
+    _BY_TARGET.setdefault((_route.level, _route.method), []).append(_route)
+
+
+def level_of(bucket: str | None, key: str | None) -> str:
+    if not bucket:
+        return "service"
+    return "object" if key else "bucket"
+
+
+def resolve(method: str, bucket: str | None, key: str | None, query: Mapping[str, str],
+            headers: Mapping[str, str]) -> str:
+    """The AWS operation name for a request, or an S3Error saying why there is none."""
+    level = level_of(bucket, key)
+    present = frozenset(name for name in query if name in SUBRESOURCES)
+    candidates = _BY_TARGET.get((level, method))
+    if not candidates:
+        raise errors.MethodNotAllowed(Method=method, ResourceType=level.upper())
+    for route in candidates:
+        if route.subresources != present:
+            continue
+        if route.header and route.header not in headers:
+            continue
+        if route.query_equals and query.get(route.query_equals[0]) != route.query_equals[1]:
+            continue
+        return route.operation
+    if present:
+        raise errors.NotImplemented(
+            f"The {', '.join(sorted(present))} subresource is not implemented for {method} requests.")
+    raise errors.MethodNotAllowed(Method=method, ResourceType=level.upper())
+

@@ -1,0 +1,75 @@
+"""Bucket operations: CreateBucket, DeleteBucket, HeadBucket, ListBuckets, GetBucketLocation."""
+from __future__ import annotations
+
+import logging
+
+from .. import errors
+from ..metadata.records import BucketRecord, now_us
+from . import Caller, Services
+from .names import check_bucket_name
+
+log = logging.getLogger(__name__)
+
+
+def require_bucket(svc: Services, name: str) -> BucketRecord:
+    bucket = svc.meta.get_bucket(name)
+    if bucket is None:
+        raise errors.NoSuchBucket(BucketName=name)
+    return bucket
+
+
+def require_owner(bucket: BucketRecord, caller: Caller | None) -> None:
+    """Until ACLs arrive, only a bucket's owner may touch it."""
+    if caller is None or caller.owner_id != bucket.owner_id:
+        raise errors.AccessDenied()
+
+
+def create_bucket(svc: Services, caller: Caller, name: str, location_constraint: str | None) -> BucketRecord:
+    """CreateBucket. ``location_constraint`` comes from CreateBucketConfiguration."""
+    check_bucket_name(name)
+    region = svc.settings.region
+    if location_constraint:
+        if location_constraint == "us-east-1":
+            raise errors.InvalidLocationConstraint(LocationConstraint=location_constraint)
+        if location_constraint != region:
+            raise errors.IllegalLocationConstraintException(
+                f"The {location_constraint} location constraint is incompatible for the region "
+                f"specific endpoint this request was sent to.")
+    record = BucketRecord(name=name, owner_id=caller.owner_id, owner_display_name=caller.display_name,
+                          region=region, created_at=now_us())
+    existing = svc.meta.create_bucket(record)
+    if existing is None:
+        return record
+    if existing.owner_id != caller.owner_id:
+        raise errors.BucketAlreadyExists(BucketName=name)
+    if region == "us-east-1":
+        return existing  # AWS's legacy us-east-1 behaviour: 200 OK again
+    raise errors.BucketAlreadyOwnedByYou(BucketName=name)
+
+
+def delete_bucket(svc: Services, caller: Caller, name: str) -> None:
+    """DeleteBucket: only when empty; unfinished multipart uploads go with it."""
+    require_owner(require_bucket(svc, name), caller)
+    deleted, part_locations = svc.meta.delete_bucket(name)
+    if not deleted:
+        raise errors.BucketNotEmpty(BucketName=name)
+    for location in part_locations:
+        svc.storage.delete(location)
+
+
+def head_bucket(svc: Services, caller: Caller | None, name: str) -> BucketRecord:
+    """HeadBucket."""
+    bucket = require_bucket(svc, name)
+    require_owner(bucket, caller)
+    return bucket
+
+
+def get_bucket_location(svc: Services, caller: Caller, name: str) -> str:
+    """GetBucketLocation: empty for us-east-1, as AWS answers."""
+    bucket = head_bucket(svc, caller, name)
+    return "" if bucket.region == "us-east-1" else bucket.region
+
+
+def list_buckets(svc: Services, caller: Caller) -> list[BucketRecord]:
+    """ListBuckets: the caller's own buckets."""
+    return svc.meta.list_buckets(caller.owner_id)

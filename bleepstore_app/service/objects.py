@@ -1,0 +1,165 @@
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject.
+
+Crash-only order for a write: bytes durable in storage (or inline in the row) ->
+metadata committed -> client answered -> the replaced version's bytes deleted.
+A delete drops the row first and the bytes after. A blob that no row points at is
+an orphan, and recovery removes it.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .. import errors
+from ..metadata.records import ObjectRecord, now_us
+from ..metadata.store import MissingBucket
+from ..storage.base import BlobNotFound, BlobReader
+from . import Caller, Services
+from .buckets import require_bucket, require_owner
+from .names import check_key
+
+log = logging.getLogger(__name__)
+
+STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA",
+                   "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "OUTPOSTS", "SNOW",
+                   "EXPRESS_ONEZONE")
+
+
+@dataclass
+class ObjectAttributes:
+    """What a client may set on an object besides its bytes."""
+    content_type: str | None = None
+    content_headers: dict = field(default_factory=dict)
+    user_metadata: dict = field(default_factory=dict)
+    storage_class: str = "STANDARD"
+
+
+class InlineBlob(BlobReader):
+    """The bytes of an inline object, read like any stored blob."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+
+    def iter_range(self, start: int, end: int) -> Iterator[bytes]:
+        if end > start:
+            yield self.data[start:end]
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class ObjectRead:
+    record: ObjectRecord
+    blob: BlobReader | None  # None for HEAD
+
+
+def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body, length: int,
+               attrs: ObjectAttributes) -> ObjectRecord:
+    """PutObject. ``body`` is a VerifyingReader of exactly ``length`` bytes."""
+    check_key(key)
+    if attrs.storage_class not in STORAGE_CLASSES:
+        raise errors.InvalidStorageClass(StorageClassRequested=attrs.storage_class)
+    require_owner(require_bucket(svc, bucket), caller)
+    if length > svc.settings.max_object_size:
+        raise errors.EntityTooLarge(ProposedSize=length, MaxSizeAllowed=svc.settings.max_object_size)
+
+    inline = None
+    if length <= svc.settings.inline_max_size:
+        inline = body.read_all()
+        location = uuid.uuid4().hex
+    else:
+        location = svc.storage.put(body).location
+    record = ObjectRecord(
+        bucket=bucket, key=key, size=length, etag=body.md5_hex, last_modified=now_us(),
+        owner_id=caller.owner_id, owner_display_name=caller.display_name,
+        data_location=location, data_inline=inline is not None,
+        storage_class=attrs.storage_class, content_type=attrs.content_type,
+        content_headers=attrs.content_headers, user_metadata=attrs.user_metadata,
+        checksums=dict(body.checksums),
+    )
+    commit_object(svc, record, inline)
+    return record
+
+
+def commit_object(svc: Services, record: ObjectRecord, inline: bytes | None) -> None:
+    """Point the key at new bytes; delete the replaced bytes after the commit."""
+    try:
+        replaced = svc.meta.put_object(record, inline)
+    except MissingBucket:
+        _discard(svc, record)
+        raise errors.NoSuchBucket(BucketName=record.bucket) from None
+    except BaseException:
+        _discard(svc, record)
+        raise
+    if replaced:
+        _delete_blob(svc, replaced)
+
+
+def _discard(svc: Services, record: ObjectRecord) -> None:
+    if not record.data_inline:
+        _delete_blob(svc, record.data_location)
+
+
+def _delete_blob(svc: Services, location: str) -> None:
+    try:
+        svc.storage.delete(location)
+    except Exception:  # the orphan sweep will get it
+        log.exception("could not delete blob %s; the orphan sweep will remove it", location)
+
+
+def head_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> ObjectRecord:
+    """HeadObject (metadata only)."""
+    record = svc.meta.get_object(bucket, key)
+    if record is None:
+        raise _missing(svc, bucket, key)
+    _check_read(svc, caller, record)
+    return record
+
+
+def get_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> ObjectRead:
+    """GetObject: the record and its opened bytes (opened now, so a concurrent
+    overwrite or delete cannot pull them away mid-response)."""
+    for _attempt in range(3):
+        record, inline = svc.meta.get_object_with_inline(bucket, key)
+        if record is None:
+            raise _missing(svc, bucket, key)
+        _check_read(svc, caller, record)
+        if record.data_inline:
+            if inline is not None:
+                return ObjectRead(record, InlineBlob(inline))
+        else:
+            try:
+                return ObjectRead(record, svc.storage.open(record.data_location))
+            except BlobNotFound:
+                pass
+        # Bytes gone: either replaced by a concurrent write (read again), or lost.
+        current = svc.meta.get_object(bucket, key)
+        if current is None or current.data_location != record.data_location:
+            continue
+        log.error("object %s/%s points at missing data %s", bucket, key, record.data_location)
+        raise errors.InternalError()
+    raise errors.InternalError()
+
+
+def delete_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> None:
+    """DeleteObject: 204 whether or not the key existed."""
+    check_key(key)
+    require_owner(require_bucket(svc, bucket), caller)
+    _existed, location = svc.meta.delete_object(bucket, key)
+    if location:
+        _delete_blob(svc, location)
+
+
+def _check_read(svc: Services, caller: Caller | None, record: ObjectRecord) -> None:
+    if caller is None or caller.owner_id != record.owner_id:
+        require_owner(require_bucket(svc, record.bucket), caller)
+
+
+def _missing(svc: Services, bucket: str, key: str) -> errors.S3Error:
+    if svc.meta.get_bucket(bucket) is None:
+        return errors.NoSuchBucket(BucketName=bucket)
+    return errors.NoSuchKey(Key=key)

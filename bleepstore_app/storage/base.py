@@ -1,0 +1,90 @@
+"""The StorageBackend interface: where object bytes live.
+
+A backend stores opaque blobs under *locations* it chooses itself (a fresh, unique
+name for every write), so two writes never share a name and metadata decides which
+blob an object is. It never sees bucket names, keys, Flask or SQLAlchemy.
+
+The source handed to ``put`` is any object with ``read(n) -> bytes``. The caller's
+reader computes hashes and verifies digests as the backend pulls bytes through it,
+and raises at end of input if anything does not match: a backend must then leave
+nothing behind (no blob, no temp file) and let the exception propagate.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Iterator, Protocol
+
+
+class Readable(Protocol):
+    def read(self, n: int = -1) -> bytes: ...
+
+
+class StorageError(Exception):
+    """A backend failed for a reason other than a missing blob."""
+
+
+class BlobNotFound(StorageError):
+    """The location names no blob (metadata points at missing data)."""
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    location: str
+    size: int
+
+
+class BlobReader(ABC):
+    """An opened blob: iterate a byte range in chunks, then close."""
+
+    size: int
+
+    @abstractmethod
+    def iter_range(self, start: int, end: int) -> Iterator[bytes]:
+        """Yield bytes [start, end) in bounded chunks; closes the blob when done."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the blob (safe to call twice)."""
+
+
+class StorageBackend(ABC):
+    """Blob storage. Locations are created by the backend and never reused."""
+
+    name: str = "abstract"
+
+    @abstractmethod
+    def put(self, source: Readable) -> StoredBlob:
+        """Stream ``source`` to a new durable blob; return its location and size.
+
+        The blob becomes visible only once complete and durable. If reading the
+        source raises, nothing remains and the exception propagates.
+        """
+
+    @abstractmethod
+    def open(self, location: str) -> BlobReader:
+        """Open a blob for reading. Raises BlobNotFound."""
+
+    @abstractmethod
+    def delete(self, location: str) -> None:
+        """Delete a blob; deleting a missing blob is not an error."""
+
+    @abstractmethod
+    def copy(self, location: str) -> StoredBlob:
+        """Server-side copy of a whole blob into a new location."""
+
+    @abstractmethod
+    def concatenate(self, locations: list[str]) -> StoredBlob:
+        """A new blob holding the given blobs back to back (multipart assembly)."""
+
+    @abstractmethod
+    def recover(self) -> None:
+        """Start-up: remove the leftovers of writes that a crash interrupted."""
+
+    @abstractmethod
+    def iter_locations(self, older_than_seconds: float) -> Iterator[str]:
+        """Every stored location older than the given age (for the orphan sweep)."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise StorageError if the backend cannot serve now (readiness)."""

@@ -1,0 +1,134 @@
+"""Start and stop real BleepStore servers (gunicorn + gevent) for the tests."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BLEEPSTORE = str(Path(sys.executable).parent / "bleepstore")
+ACCESS_KEY, SECRET_KEY = "bleepstore", "bleepstore-secret"
+OTHER_ACCESS_KEY, OTHER_SECRET_KEY = "bleepstore-other", "bleepstore-other-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running `bleepstore serve` process and where to reach it."""
+    workdir: Path
+    env: dict
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.workdir / "server.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> "Server":
+        self.port = self.port or free_port()
+        env = dict(self.env, BLEEPSTORE_SERVER_PORT=str(self.port), BLEEPSTORE_SERVER_HOST="127.0.0.1")
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([BLEEPSTORE, "serve"], cwd=self.workdir, env=env,
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                requests.get(self.endpoint + "/", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not answer within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """kill -9 the whole server: master and workers."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(15)
+
+    def worker_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+
+def write_config(workdir: Path, database_url: str | None, extra: str = "") -> Path:
+    metadata = (f"  engine: postgresql\n  postgresql:\n    url: {database_url}\n" if database_url
+                else f"  engine: sqlite\n  sqlite:\n    path: {workdir}/data/metadata.db\n")
+    text = f"""server:
+  region: us-east-1
+  workers: 2
+  virtual_host_domains: [s3.localhost]
+auth:
+  access_key: {ACCESS_KEY}
+  secret_key: {SECRET_KEY}
+  display_name: main-user
+  credentials:
+    - access_key: {OTHER_ACCESS_KEY}
+      secret_key: {OTHER_SECRET_KEY}
+      display_name: other-user
+metadata:
+{metadata}storage:
+  local:
+    root_dir: {workdir}/data/objects
+{extra}"""
+    path = workdir / "bleepstore.yaml"
+    path.write_text(text)
+    return path
+
+
+class PostgresDatabases:
+    """Creates a fresh database per server on the PostgreSQL named by a URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.created: list[str] = []
+
+    def _admin(self):
+        import psycopg
+        plain = self.url.replace("postgresql+psycopg://", "postgresql://")
+        return psycopg.connect(plain, autocommit=True)
+
+    def create(self) -> str:
+        name = "bleepstore_test_" + uuid.uuid4().hex[:12]
+        with self._admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        base, _, _ = self.url.rpartition("/")
+        url = f"{base}/{name}"
+        return url if url.startswith("postgresql+psycopg://") else url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def drop_all(self) -> None:
+        with self._admin() as conn:
+            for name in self.created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.clear()
