@@ -43,6 +43,7 @@ def server(request, tmp_path_factory, pg_databases):
 
 
 def make_client(endpoint: str, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, **config):
+    config.setdefault("signature_version", "s3v4")
     cfg = Config(s3={"addressing_style": config.pop("addressing_style", "path")},
                  retries={"max_attempts": 1}, **config)
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access_key,
