@@ -1,0 +1,88 @@
+"""`flask db ...` drives the schema on both engines, safely under concurrency."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ENGINES
+from ..servers import Server, write_config
+
+FLASK = str(Path(sys.executable).parent / "flask")
+
+
+@pytest.fixture(params=ENGINES)
+def db_env(request, tmp_path, pg_databases):
+    url = pg_databases.create() if request.param == "postgresql" else None
+    config = write_config(tmp_path, url)
+    return dict(os.environ, BLEEPSTORE_CONFIG=str(config), FLASK_APP="bleepstore_app")
+
+
+def flask_db(env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([FLASK, "db", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_flask_db_upgrade_current_history_downgrade_check(db_env):
+    assert flask_db(db_env, "current").stdout.strip() == ""
+    up = flask_db(db_env, "upgrade")
+    assert up.returncode == 0, up.stderr
+    current = flask_db(db_env, "current")
+    assert "0001 (head)" in current.stdout, current.stderr
+    history = flask_db(db_env, "history")
+    assert "initial schema" in history.stdout
+    check = flask_db(db_env, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+    down = flask_db(db_env, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    assert flask_db(db_env, "current").stdout.strip() == ""
+    assert flask_db(db_env, "upgrade").returncode == 0
+
+
+def test_flask_db_upgrade_twice_at_once_applies_once(db_env):
+    procs = [subprocess.Popen([FLASK, "db", "upgrade"], env=db_env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    for out, err, code in results:
+        assert code == 0, err
+    assert "0001 (head)" in flask_db(db_env, "current").stdout
+
+
+def test_server_with_migrations_off_refuses_a_database_behind_the_code(tmp_path, db_env):
+    env = dict(db_env, BLEEPSTORE_METADATA_MIGRATE_ON_START="false")
+    srv = Server(tmp_path, env)
+    with pytest.raises(RuntimeError) as exc:
+        srv.start(timeout=20)
+    assert "flask db upgrade" in str(exc.value)
+    assert flask_db(db_env, "upgrade").returncode == 0
+    srv.start()
+    srv.stop()
+
+
+def test_two_servers_starting_together_on_one_database(tmp_path, db_env):
+    servers = [Server(tmp_path / name, db_env) for name in ("one", "two")]
+    for srv in servers:
+        srv.workdir.mkdir()
+    import threading
+    errors: list[Exception] = []
+
+    def start(srv):
+        try:
+            srv.start()
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert errors == []
+        assert "0001 (head)" in flask_db(db_env, "current").stdout
+    finally:
+        for srv in servers:
+            srv.stop()
