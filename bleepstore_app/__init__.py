@@ -26,7 +26,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     from .metadata.engine import Database, make_engine
     from .metadata.store import MetadataStore
     from .s3.addressing import AddressingMiddleware
-    from .s3.dispatch import AppState, blueprint
+    from .s3.dispatch import AppState, blueprint, register_http_errors
     from .service import Services
     from .storage import make_storage
 
@@ -42,5 +42,6 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     app.extensions["bleepstore"] = AppState(services)
     migrate.init_app(app, db=db, directory=MIGRATIONS_DIR)
     app.register_blueprint(blueprint)
+    register_http_errors(app)
     app.wsgi_app = AddressingMiddleware(app.wsgi_app, settings.virtual_host_domains)
     return app

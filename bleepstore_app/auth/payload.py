@@ -114,6 +114,12 @@ class VerifyingReader:
         if self._verified:
             return
         self._verified = True
+        finish = getattr(self._source, "finish", None)
+        if finish is not None:  # an aws-chunked decoder: read its trailer
+            for name, value in finish().items():
+                algorithm = name.removeprefix("x-amz-checksum-").upper()
+                if name.startswith("x-amz-checksum-") and algorithm in self._checksums:
+                    self.expected_checksums[algorithm] = value
         if self._sha256 is not None and self._sha256.hexdigest() != self._expected_sha256:
             raise errors.XAmzContentSHA256Mismatch(ClientComputedContentSHA256=self._expected_sha256,
                                                    S3ComputedContentSHA256=self._sha256.hexdigest())

@@ -51,6 +51,22 @@ def s3_request(_path: str = ""):
                             req.resource if req else "/", request_id)
 
 
+def register_http_errors(app) -> None:
+    """Werkzeug's own HTTP errors (an unknown method, say) answer as S3 XML, not HTML."""
+    from werkzeug.exceptions import HTTPException
+
+    by_status = {404: errors.NoSuchKey, 405: errors.MethodNotAllowed, 411: errors.MissingContentLength,
+                 413: errors.EntityTooLarge}
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        environ = request.environ
+        err_class = by_status.get(exc.code or 500) or (
+            errors.InvalidRequest if (exc.code or 500) < 500 else errors.InternalError)
+        return render_error(err_class(), environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"),
+                            environ.get("bleepstore.request_id", "0"))
+
+
 class AppState:
     """Per-worker objects the S3 view needs, kept in app.extensions['bleepstore']."""
 

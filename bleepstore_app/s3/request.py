@@ -10,6 +10,7 @@ from werkzeug.datastructures import EnvironHeaders
 
 from .. import errors
 from ..auth import sigv4
+from ..auth.chunked import AwsChunkedReader
 from ..auth.payload import CHECKSUM_ALGORITHMS, VerifyingReader, decode_content_md5
 from ..service import Caller
 
@@ -161,31 +162,65 @@ def authenticate(req: S3Request, credentials: CredentialCache, region: str) -> N
 
 
 def _body_reader(req: S3Request, required_length: bool) -> VerifyingReader:
-    payload_hash = req.signed.payload_hash if req.signed else sigv4.UNSIGNED_PAYLOAD
+    payload_hash = (req.signed.payload_hash if req.signed
+                    else req.headers.get("x-amz-content-sha256", sigv4.UNSIGNED_PAYLOAD))
+    expected = _declared_checksums(req)
+    source = req.environ["wsgi.input"]
     if payload_hash in sigv4.STREAMING_MODES:
-        raise errors.NotImplemented("aws-chunked request bodies are not supported yet.")
-    length = req.content_length()
-    if length is None:
-        if required_length:
-            raise errors.MissingContentLength()
-        length = 0
+        if req.signed is None and payload_hash != "STREAMING-UNSIGNED-PAYLOAD-TRAILER":
+            raise errors.AccessDenied("Signed streaming bodies need a signed request.")
+        length = _decoded_length(req)
+        trailer_names = tuple(n.strip().lower() for n in req.headers.get("x-amz-trailer", "").split(",") if n.strip())
+        for name in trailer_names:
+            algorithm = name.removeprefix("x-amz-checksum-").upper()
+            if not name.startswith("x-amz-checksum-") or algorithm not in CHECKSUM_ALGORITHMS:
+                raise errors.InvalidRequest(f"The value specified in the x-amz-trailer header is not supported: {name}")
+            expected.setdefault(algorithm, None)
+        source = AwsChunkedReader(source, payload_hash, req.signed, trailer_names)
+        payload_hash = sigv4.UNSIGNED_PAYLOAD  # each chunk carries its own signature
+    else:
+        length = req.content_length()
+        if length is None:
+            if required_length:
+                raise errors.MissingContentLength()
+            length = 0
+    if len([v for v in expected.values() if v is not None]) > 1:
+        raise errors.InvalidRequest("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
     content_md5 = req.headers.get("Content-MD5")
+    return VerifyingReader(
+        source, length,
+        content_md5=decode_content_md5(content_md5) if content_md5 is not None else None,
+        expected_sha256=payload_hash if payload_hash != sigv4.UNSIGNED_PAYLOAD else None,
+        expected_checksums=expected,
+    )
+
+
+def _declared_checksums(req: S3Request) -> dict[str, str | None]:
+    """x-amz-checksum-<alg> header values to verify, and x-amz-sdk-checksum-algorithm
+    (compute and store, value arriving later or never)."""
     expected: dict[str, str | None] = {}
     for algorithm in CHECKSUM_ALGORITHMS:
         value = req.headers.get(f"x-amz-checksum-{algorithm.lower()}")
         if value is not None:
             expected[algorithm] = value
-    if len(expected) > 1:
-        raise errors.InvalidRequest("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
     sdk_algorithm = req.headers.get("x-amz-sdk-checksum-algorithm")
     if sdk_algorithm:
         sdk_algorithm = sdk_algorithm.upper()
         if sdk_algorithm not in CHECKSUM_ALGORITHMS:
             raise errors.InvalidRequest("Value for x-amz-sdk-checksum-algorithm header is invalid.")
         expected.setdefault(sdk_algorithm, None)
-    return VerifyingReader(
-        req.environ["wsgi.input"], length,
-        content_md5=decode_content_md5(content_md5) if content_md5 is not None else None,
-        expected_sha256=payload_hash if payload_hash != sigv4.UNSIGNED_PAYLOAD else None,
-        expected_checksums=expected,
-    )
+    return expected
+
+
+def _decoded_length(req: S3Request) -> int:
+    value = req.headers.get("x-amz-decoded-content-length")
+    if value is None:
+        raise errors.MissingContentLength("You must provide the x-amz-decoded-content-length header "
+                                          "with an aws-chunked body.")
+    try:
+        length = int(value)
+    except ValueError:
+        raise errors.InvalidArgument("x-amz-decoded-content-length is not a number") from None
+    if length < 0:
+        raise errors.InvalidArgument("x-amz-decoded-content-length is negative")
+    return length
