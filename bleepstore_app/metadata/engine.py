@@ -1,22 +1,27 @@
 """Database engines and short transactions that behave under gevent.
 
+Statements are SQLAlchemy Core, compiled once per dialect (``Prepared``) and run
+on the pooled DBAPI connection: a hot read is one pool checkout and one
+``execute``, with no per-call statement building, cache-key hashing or result
+wrapping.
+
 SQLite is C and never yields to gevent: its busy handler would sleep inside C and
 freeze every greenlet of the worker. So the busy timeout is a few milliseconds, a
 worker serialises its own writers with a (gevent-aware, once patched) lock, and a
 writer that still meets SQLITE_BUSY (another worker holds the lock) retries after a
-cooperative ``time.sleep``. Writes start with BEGIN IMMEDIATE so a transaction
-never fails half-way when it upgrades from reading to writing.
+cooperative ``time.sleep``. Reads run in autocommit mode; writes start with BEGIN
+IMMEDIATE so a transaction never fails half-way when it upgrades to writing.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Callable, TypeVar
+from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import Engine
 
 from ..config import Settings
 
@@ -24,7 +29,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 5
-WRITE_RETRY_SECONDS = 30.0
+BUSY_RETRY_SECONDS = 30.0
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -41,16 +46,14 @@ def make_engine(settings: Settings) -> Engine:
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
-    from pathlib import Path
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False},
-                           pool_size=20, max_overflow=100)
+    engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=20, max_overflow=100)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see below)
+        dbapi_conn.isolation_level = None  # autocommit; write transactions BEGIN explicitly
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
@@ -59,15 +62,61 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+    def _on_begin(conn):  # SQLAlchemy Connections (migrations, tools)
+        conn.exec_driver_sql("BEGIN")
 
     return engine
 
 
-def _is_busy(exc: OperationalError) -> bool:
-    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
-    return "locked" in text or "busy" in text
+class Prepared:
+    """A Core statement compiled once per dialect, with named parameters.
+
+    ``build`` is a statement, or a function of the dialect name returning one (for
+    dialect-specific forms such as INSERT ... ON CONFLICT).
+    """
+
+    def __init__(self, build) -> None:
+        self._build = build
+        self._compiled: dict[str, tuple[str, Callable[[dict], Any]]] = {}
+
+    def compiled(self, dialect) -> tuple[str, Callable[[dict], Any]]:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            stmt = self._build(dialect.name) if callable(self._build) else self._build
+            c = stmt.compile(dialect=dialect)
+            defaults = dict(c.params)
+            if c.positional:
+                order = tuple(c.positiontup)
+                convert = lambda p, o=order, d=defaults: tuple(p[k] if k in p else d[k] for k in o)  # noqa: E731
+            else:
+                convert = lambda p, d=defaults: {**d, **p}  # noqa: E731
+            found = self._compiled[dialect.name] = (c.string, convert)
+        return found
+
+
+class Cursor:
+    """Runs Prepared statements on one DBAPI connection."""
+
+    __slots__ = ("_cur", "_dialect")
+
+    def __init__(self, cur, dialect) -> None:
+        self._cur, self._dialect = cur, dialect
+
+    def _execute(self, q: Prepared, params: dict) -> None:
+        sql, convert = q.compiled(self._dialect)
+        self._cur.execute(sql, convert(params))
+
+    def one(self, q: Prepared, **params) -> tuple | None:
+        self._execute(q, params)
+        return self._cur.fetchone()
+
+    def all(self, q: Prepared, **params) -> list[tuple]:
+        self._execute(q, params)
+        return self._cur.fetchall()
+
+    def run(self, q: Prepared, **params) -> int:
+        self._execute(q, params)
+        return self._cur.rowcount
 
 
 class Database:
@@ -75,31 +124,52 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.dialect = engine.dialect
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        dbapi = engine.dialect.loaded_dbapi
+        self.IntegrityError = dbapi.IntegrityError
+        self._OperationalError = dbapi.OperationalError
 
-    def read(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in a read transaction (retried while SQLite is busy)."""
-        return self._run(work, write=False)
+    def read(self, work: Callable[[Cursor], T]) -> T:
+        """Run ``work`` on a pooled connection (autocommit on SQLite)."""
+        return self._retry_busy(lambda: self._once(work, write=False))
 
-    def write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one write transaction; retried whole on SQLITE_BUSY."""
+    def write(self, work: Callable[[Cursor], T]) -> T:
+        """Run ``work`` in one write transaction; retried whole while SQLite is busy."""
         if self._write_lock is None:
-            return self._run(work, write=True)
+            return self._once(work, write=True)
         with self._write_lock:
-            return self._run(work, write=True)
+            return self._retry_busy(lambda: self._once(work, write=True))
 
-    def _run(self, work: Callable[[Connection], T], write: bool) -> T:
-        deadline = time.monotonic() + WRITE_RETRY_SECONDS
+    def _once(self, work: Callable[[Cursor], T], write: bool) -> T:
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            if self.is_sqlite and write:
+                cur.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(Cursor(cur, self.dialect))
+                if write or not self.is_sqlite:
+                    raw.commit()
+                return result
+            except BaseException:
+                raw.rollback()
+                raise
+            finally:
+                cur.close()
+        finally:
+            raw.close()  # back to the pool
+
+    def _retry_busy(self, attempt: Callable[[], T]) -> T:
+        deadline = time.monotonic() + BUSY_RETRY_SECONDS
         delay = 0.001
         while True:
             try:
-                with self.engine.connect() as conn:
-                    conn.info["write"] = write
-                    with conn.begin():
-                        return work(conn)
-            except OperationalError as exc:
-                if not (self.is_sqlite and _is_busy(exc)) or time.monotonic() > deadline:
+                return attempt()
+            except self._OperationalError as exc:
+                text = str(exc).lower()
+                if not (self.is_sqlite and ("locked" in text or "busy" in text)) or time.monotonic() > deadline:
                     raise
             time.sleep(delay)  # cooperative under gevent
             delay = min(delay * 2, 0.05)

@@ -68,19 +68,6 @@ class ObjectRecord:
             "parts": dumps(self.parts),
         }
 
-    @classmethod
-    def from_row(cls, row) -> "ObjectRecord":
-        m = row._mapping
-        return cls(
-            bucket=m["bucket"], key=m["key"], size=m["size"], etag=m["etag"],
-            last_modified=m["last_modified"], owner_id=m["owner_id"],
-            owner_display_name=m["owner_display_name"], data_location=m["data_location"],
-            data_inline=bool(m["data_inline"]), storage_class=m["storage_class"],
-            content_type=m["content_type"], content_headers=loads(m["content_headers"]),
-            user_metadata=loads(m["user_metadata"]), checksums=loads(m["checksums"]),
-            acl=m["acl"], parts=loads(m["parts"], default=[]) or None,
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class ListedObject:

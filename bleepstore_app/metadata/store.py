@@ -1,35 +1,96 @@
 """Queries over the metadata tables, each one short transaction.
 
-SQLAlchemy Core throughout: the hot paths (get an object, put an object, list a
-page) are one or two statements and read rows as tuples, never ORM objects.
-Methods return records or plain values; deciding which S3 error that means is the
-service layer's job.
+Every statement is SQLAlchemy Core, built once at import and compiled once per
+dialect (see ``engine.Prepared``). Methods return records or plain values;
+deciding which S3 error that means is the service layer's job.
 """
 from __future__ import annotations
 
 from typing import Iterable
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from . import tables as t
-from .engine import Database
-from .records import BucketRecord, CredentialRecord, ListedObject, ObjectRecord, now_us
+from .engine import Cursor, Database, Prepared
+from .records import BucketRecord, CredentialRecord, ListedObject, ObjectRecord, now_us, loads
 
 
 class MissingBucket(Exception):
     """The bucket a write referred to no longer exists."""
 
 
-def _insert(conn: Connection, table):
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+def _dialect_insert(dialect: str, table):
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
-_LISTING_COLUMNS = (t.objects.c.key, t.objects.c.size, t.objects.c.etag, t.objects.c.last_modified,
-                    t.objects.c.storage_class, t.objects.c.owner_id, t.objects.c.owner_display_name)
+def _upsert(table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Prepared:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE of the other columns, per dialect."""
+    def build(dialect: str):
+        stmt = _dialect_insert(dialect, table).values({c: bindparam(c) for c in columns})
+        return stmt.on_conflict_do_update(index_elements=list(keys),
+                                          set_={c: stmt.excluded[c] for c in columns if c not in keys})
+    return Prepared(build)
+
+
+o, b, cr, inl = t.objects.c, t.buckets.c, t.credentials.c, t.inline_data.c
+up, pt = t.multipart_uploads.c, t.multipart_parts.c
+
+_BUCKET_COLUMNS = (b.name, b.owner_id, b.owner_display_name, b.region, b.created_at, b.acl)
+_OBJECT_COLUMNS = tuple(t.objects.c)
+_OBJECT_NAMES = tuple(c.name for c in _OBJECT_COLUMNS)
+_LISTING_COLUMNS = (o.key, o.size, o.etag, o.last_modified, o.storage_class, o.owner_id, o.owner_display_name)
+_BOOLEAN_INDEX = _OBJECT_NAMES.index("data_inline")
+
+Q_CREDENTIAL = Prepared(select(cr.access_key, cr.secret_key, cr.owner_id, cr.display_name)
+                        .where(cr.access_key == bindparam("access_key"), cr.active.is_(True)))
+Q_SEED_CREDENTIAL = _upsert(t.credentials, ("access_key",),
+                            ("access_key", "secret_key", "owner_id", "display_name", "active", "created_at"))
+
+Q_BUCKET = Prepared(select(*_BUCKET_COLUMNS).where(b.name == bindparam("name")))
+Q_BUCKETS_OF = Prepared(select(*_BUCKET_COLUMNS).where(b.owner_id == bindparam("owner_id")).order_by(b.name))
+Q_CREATE_BUCKET = Prepared(lambda d: _dialect_insert(d, t.buckets).values(
+    {c.name: bindparam(c.name) for c in _BUCKET_COLUMNS}).on_conflict_do_nothing(index_elements=["name"]))
+Q_ANY_OBJECT_IN = Prepared(select(o.key).where(o.bucket == bindparam("bucket")).limit(1))
+Q_PARTS_IN_BUCKET = Prepared(select(pt.data_location).join(t.multipart_uploads, up.upload_id == pt.upload_id)
+                             .where(up.bucket == bindparam("bucket")))
+Q_DELETE_UPLOADS_IN = Prepared(delete(t.multipart_uploads).where(up.bucket == bindparam("bucket")))
+Q_DELETE_BUCKET = Prepared(delete(t.buckets).where(b.name == bindparam("bucket")))
+Q_SET_BUCKET_ACL = Prepared(update(t.buckets).where(b.name == bindparam("bucket")).values(acl=bindparam("acl")))
+
+_WHERE_KEY = and_(o.bucket == bindparam("bucket"), o.key == bindparam("key"))
+Q_OBJECT = Prepared(select(*_OBJECT_COLUMNS).where(_WHERE_KEY))
+Q_OBJECT_WITH_INLINE = Prepared(
+    select(*_OBJECT_COLUMNS, inl.data)
+    .outerjoin(t.inline_data, and_(o.data_inline.is_(True), inl.id == o.data_location))
+    .where(_WHERE_KEY))
+Q_OBJECT_LOCATION = Prepared(select(o.data_location, o.data_inline).where(_WHERE_KEY))
+Q_UPSERT_OBJECT = _upsert(t.objects, ("bucket", "key"), _OBJECT_NAMES)
+Q_DELETE_OBJECT = Prepared(delete(t.objects).where(_WHERE_KEY))
+Q_INSERT_INLINE = Prepared(insert(t.inline_data).values(id=bindparam("id"), data=bindparam("data")))
+Q_DELETE_INLINE = Prepared(delete(t.inline_data).where(inl.id == bindparam("id")))
+Q_COUNT_OBJECTS = Prepared(select(func.count()).select_from(t.objects).where(o.bucket == bindparam("bucket")))
+
+_LIST_BASE = select(*_LISTING_COLUMNS).order_by(o.key).limit(bindparam("limit"))
+_LIST_QUERIES = {
+    (inclusive, bounded): Prepared(_LIST_BASE.where(
+        o.bucket == bindparam("bucket"),
+        (o.key >= bindparam("start")) if inclusive else (o.key > bindparam("start")),
+        *([o.key < bindparam("high")] if bounded else [])))
+    for inclusive in (True, False) for bounded in (True, False)
+}
+
+
+
+def _object_record(row) -> ObjectRecord:
+    m = dict(zip(_OBJECT_NAMES, row))
+    return ObjectRecord(
+        bucket=m["bucket"], key=m["key"], size=m["size"], etag=m["etag"], last_modified=m["last_modified"],
+        owner_id=m["owner_id"], owner_display_name=m["owner_display_name"], data_location=m["data_location"],
+        data_inline=bool(m["data_inline"]), storage_class=m["storage_class"], content_type=m["content_type"],
+        content_headers=loads(m["content_headers"]), user_metadata=loads(m["user_metadata"]),
+        checksums=loads(m["checksums"]), acl=m["acl"], parts=loads(m["parts"], default=[]) or None,
+    )
 
 
 class MetadataStore:
@@ -42,90 +103,68 @@ class MetadataStore:
 
     def seed_credentials(self, creds: Iterable[CredentialRecord]) -> None:
         """Insert or refresh the configured credentials (safe to run concurrently)."""
-        rows = [{"access_key": c.access_key, "secret_key": c.secret_key, "owner_id": c.owner_id,
-                 "display_name": c.display_name, "active": True, "created_at": now_us()} for c in creds]
+        rows = [dict(access_key=c.access_key, secret_key=c.secret_key, owner_id=c.owner_id,
+                     display_name=c.display_name, active=True, created_at=now_us()) for c in creds]
 
-        def work(conn: Connection) -> None:
+        def work(cur: Cursor) -> None:
             for row in rows:
-                stmt = _insert(conn, t.credentials).values(**row)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[t.credentials.c.access_key],
-                    set_={k: stmt.excluded[k] for k in ("secret_key", "owner_id", "display_name", "active")})
-                conn.execute(stmt)
+                cur.run(Q_SEED_CREDENTIAL, **row)
         self.db.write(work)
 
     def get_credential(self, access_key: str) -> CredentialRecord | None:
-        c = t.credentials.c
-        stmt = select(c.access_key, c.secret_key, c.owner_id, c.display_name).where(
-            c.access_key == access_key, c.active.is_(True))
-        row = self.db.read(lambda conn: conn.execute(stmt).first())
+        row = self.db.read(lambda cur: cur.one(Q_CREDENTIAL, access_key=access_key))
         return CredentialRecord(*row) if row else None
 
     # -- buckets -----------------------------------------------------------
 
     def create_bucket(self, record: BucketRecord) -> BucketRecord | None:
         """Create the bucket; return the existing one instead if the name is taken."""
-        def work(conn: Connection) -> BucketRecord | None:
-            stmt = _insert(conn, t.buckets).values(
-                name=record.name, owner_id=record.owner_id, owner_display_name=record.owner_display_name,
-                region=record.region, created_at=record.created_at, acl=record.acl,
-            ).on_conflict_do_nothing(index_elements=[t.buckets.c.name])
-            if conn.execute(stmt).rowcount == 1:
+        def work(cur: Cursor) -> BucketRecord | None:
+            if cur.run(Q_CREATE_BUCKET, name=record.name, owner_id=record.owner_id,
+                       owner_display_name=record.owner_display_name, region=record.region,
+                       created_at=record.created_at, acl=record.acl) == 1:
                 return None
-            return self._get_bucket(conn, record.name)
+            row = cur.one(Q_BUCKET, name=record.name)
+            return BucketRecord(*row) if row else None
         return self.db.write(work)
 
     def get_bucket(self, name: str) -> BucketRecord | None:
-        return self.db.read(lambda conn: self._get_bucket(conn, name))
-
-    @staticmethod
-    def _get_bucket(conn: Connection, name: str) -> BucketRecord | None:
-        c = t.buckets.c
-        row = conn.execute(select(c.name, c.owner_id, c.owner_display_name, c.region, c.created_at, c.acl)
-                           .where(c.name == name)).first()
+        row = self.db.read(lambda cur: cur.one(Q_BUCKET, name=name))
         return BucketRecord(*row) if row else None
 
     def list_buckets(self, owner_id: str) -> list[BucketRecord]:
-        c = t.buckets.c
-        stmt = (select(c.name, c.owner_id, c.owner_display_name, c.region, c.created_at, c.acl)
-                .where(c.owner_id == owner_id).order_by(c.name))
-        return self.db.read(lambda conn: [BucketRecord(*r) for r in conn.execute(stmt)])
+        rows = self.db.read(lambda cur: cur.all(Q_BUCKETS_OF, owner_id=owner_id))
+        return [BucketRecord(*r) for r in rows]
 
     def delete_bucket(self, name: str) -> tuple[bool, list[str]]:
         """Delete an empty bucket. Returns (deleted, part data locations to remove);
         (False, []) when it still holds objects."""
-        def work(conn: Connection) -> tuple[bool, list[str]]:
-            if conn.execute(select(t.objects.c.key).where(t.objects.c.bucket == name).limit(1)).first():
+        def work(cur: Cursor) -> tuple[bool, list[str]]:
+            if cur.one(Q_ANY_OBJECT_IN, bucket=name):
                 return False, []
-            up, pt = t.multipart_uploads.c, t.multipart_parts.c
-            parts = [r[0] for r in conn.execute(
-                select(pt.data_location).join(t.multipart_uploads, up.upload_id == pt.upload_id)
-                .where(up.bucket == name))]
-            conn.execute(delete(t.multipart_uploads).where(up.bucket == name))
-            conn.execute(delete(t.buckets).where(t.buckets.c.name == name))
+            parts = [r[0] for r in cur.all(Q_PARTS_IN_BUCKET, bucket=name)]
+            cur.run(Q_DELETE_UPLOADS_IN, bucket=name)
+            cur.run(Q_DELETE_BUCKET, bucket=name)
             return True, parts
         return self.db.write(work)
+
+    def set_bucket_acl(self, name: str, acl: str) -> None:
+        self.db.write(lambda cur: cur.run(Q_SET_BUCKET_ACL, bucket=name, acl=acl))
 
     # -- objects -----------------------------------------------------------
 
     def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        c = t.objects.c
-        stmt = select(t.objects).where(c.bucket == bucket, c.key == key)
-        row = self.db.read(lambda conn: conn.execute(stmt).first())
-        return ObjectRecord.from_row(row) if row else None
+        row = self.db.read(lambda cur: cur.one(Q_OBJECT, bucket=bucket, key=key))
+        return _object_record(row) if row else None
 
     def get_object_with_inline(self, bucket: str, key: str) -> tuple[ObjectRecord | None, bytes | None]:
         """The object row and, for an inline object, its bytes — in one statement,
         so a concurrent overwrite cannot pair one version's row with no bytes."""
-        c = t.objects.c
-        stmt = (select(t.objects, t.inline_data.c.data.label("inline_bytes"))
-                .outerjoin(t.inline_data, and_(c.data_inline.is_(True), t.inline_data.c.id == c.data_location))
-                .where(c.bucket == bucket, c.key == key))
-        row = self.db.read(lambda conn: conn.execute(stmt).first())
+        row = self.db.read(lambda cur: cur.one(Q_OBJECT_WITH_INLINE, bucket=bucket, key=key))
         if row is None:
             return None, None
-        data = row._mapping["inline_bytes"]
-        return ObjectRecord.from_row(row), (bytes(data) if data is not None else None)
+        data = row[-1]
+        return _object_record(row[:-1]), (bytes(data) if data is not None else None)
 
     def put_object(self, record: ObjectRecord, inline: bytes | None = None) -> str | None:
         """Insert or replace an object row (and its inline bytes) in one transaction.
@@ -136,65 +175,51 @@ class MetadataStore:
         """
         row = record.to_row()
 
-        def work(conn: Connection) -> str | None:
-            c = t.objects.c
-            old = conn.execute(select(c.data_location, c.data_inline)
-                               .where(c.bucket == record.bucket, c.key == record.key)).first()
-            if old is not None and old.data_inline:
-                conn.execute(delete(t.inline_data).where(t.inline_data.c.id == old.data_location))
+        def work(cur: Cursor) -> str | None:
+            old = cur.one(Q_OBJECT_LOCATION, bucket=record.bucket, key=record.key)
+            if old is not None and old[1]:
+                cur.run(Q_DELETE_INLINE, id=old[0])
             if inline is not None:
-                conn.execute(t.inline_data.insert().values(id=record.data_location, data=inline))
-            stmt = _insert(conn, t.objects).values(**row)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[c.bucket, c.key],
-                set_={k: stmt.excluded[k] for k in row if k not in ("bucket", "key")})
-            conn.execute(stmt)
-            return old.data_location if old is not None and not old.data_inline else None
+                cur.run(Q_INSERT_INLINE, id=record.data_location, data=inline)
+            cur.run(Q_UPSERT_OBJECT, **row)
+            return old[0] if old is not None and not old[1] else None
 
         try:
             return self.db.write(work)
-        except IntegrityError:
+        except self.db.IntegrityError:
             raise MissingBucket(record.bucket) from None
 
     def delete_object(self, bucket: str, key: str) -> tuple[bool, str | None]:
         """Delete an object row. Returns (existed, storage location to delete after commit)."""
-        def work(conn: Connection) -> tuple[bool, str | None]:
-            c = t.objects.c
-            old = conn.execute(select(c.data_location, c.data_inline)
-                               .where(c.bucket == bucket, c.key == key)).first()
+        def work(cur: Cursor) -> tuple[bool, str | None]:
+            old = cur.one(Q_OBJECT_LOCATION, bucket=bucket, key=key)
             if old is None:
                 return False, None
-            conn.execute(delete(t.objects).where(c.bucket == bucket, c.key == key))
-            if old.data_inline:
-                conn.execute(delete(t.inline_data).where(t.inline_data.c.id == old.data_location))
+            cur.run(Q_DELETE_OBJECT, bucket=bucket, key=key)
+            if old[1]:
+                cur.run(Q_DELETE_INLINE, id=old[0])
                 return True, None
-            return True, old.data_location
+            return True, old[0]
         return self.db.write(work)
 
     def list_objects(self, bucket: str, start: str, inclusive: bool, high: str | None,
                      limit: int) -> list[ListedObject]:
         """Up to ``limit`` objects with start <(=) key < high, in key order."""
-        c = t.objects.c
-        cond = [c.bucket == bucket, (c.key >= start) if inclusive else (c.key > start)]
+        q = _LIST_QUERIES[(inclusive, high is not None)]
+        params = dict(bucket=bucket, start=start, limit=limit)
         if high is not None:
-            cond.append(c.key < high)
-        stmt = select(*_LISTING_COLUMNS).where(and_(*cond)).order_by(c.key).limit(limit)
-        return self.db.read(lambda conn: [ListedObject(*r) for r in conn.execute(stmt)])
+            params["high"] = high
+        rows = self.db.read(lambda cur: cur.all(q, **params))
+        return [ListedObject(*r) for r in rows]
 
     def count_objects(self, bucket: str) -> int:
-        stmt = select(func.count()).select_from(t.objects).where(t.objects.c.bucket == bucket)
-        return self.db.read(lambda conn: conn.execute(stmt).scalar_one())
+        return self.db.read(lambda cur: cur.one(Q_COUNT_OBJECTS, bucket=bucket))[0]
 
     # -- recovery ----------------------------------------------------------
 
     def locations_in_use(self, candidates: list[str]) -> set[str]:
         """Which of these storage locations some object or part row points at."""
-        def work(conn: Connection) -> set[str]:
-            o, p = t.objects.c, t.multipart_parts.c
+        with self.db.engine.connect() as conn:  # not a hot path: plain SQLAlchemy
             used = {r[0] for r in conn.execute(select(o.data_location).where(o.data_location.in_(candidates)))}
-            used |= {r[0] for r in conn.execute(select(p.data_location).where(p.data_location.in_(candidates)))}
-            return used
-        return self.db.read(work)
-
-    def set_bucket_acl(self, name: str, acl: str) -> None:
-        self.db.write(lambda conn: conn.execute(update(t.buckets).where(t.buckets.c.name == name).values(acl=acl)))
+            used |= {r[0] for r in conn.execute(select(pt.data_location).where(pt.data_location.in_(candidates)))}
+        return used

@@ -115,7 +115,7 @@ def head_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> 
     """HeadObject (metadata only)."""
     record = svc.meta.get_object(bucket, key)
     if record is None:
-        raise _missing(svc, bucket, key)
+        raise _missing(svc, caller, bucket, key)
     _check_read(svc, caller, record)
     return record
 
@@ -126,7 +126,7 @@ def get_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> O
     for _attempt in range(3):
         record, inline = svc.meta.get_object_with_inline(bucket, key)
         if record is None:
-            raise _missing(svc, bucket, key)
+            raise _missing(svc, caller, bucket, key)
         _check_read(svc, caller, record)
         if record.data_inline:
             if inline is not None:
@@ -159,7 +159,12 @@ def _check_read(svc: Services, caller: Caller | None, record: ObjectRecord) -> N
         require_owner(require_bucket(svc, record.bucket), caller)
 
 
-def _missing(svc: Services, bucket: str, key: str) -> errors.S3Error:
-    if svc.meta.get_bucket(bucket) is None:
+def _missing(svc: Services, caller: Caller | None, bucket: str, key: str) -> errors.S3Error:
+    """The error for a key that is not there: a caller who may not list the bucket
+    learns nothing about which keys exist (AccessDenied, as S3 answers)."""
+    found = svc.meta.get_bucket(bucket)
+    if found is None:
         return errors.NoSuchBucket(BucketName=bucket)
+    if caller is None or caller.owner_id != found.owner_id:
+        return errors.AccessDenied()
     return errors.NoSuchKey(Key=key)
