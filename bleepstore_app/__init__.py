@@ -26,7 +26,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     from .metadata.engine import Database, make_engine
     from .metadata.store import MetadataStore
     from .s3.addressing import AddressingMiddleware
-    from .s3.dispatch import AppState, blueprint, register_http_errors
+    from .s3.dispatch import AnythingConverter, AppState, blueprint, register_http_errors
     from .service import Services
     from .storage import make_storage
 
@@ -36,6 +36,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
 
     app = Flask(__name__, static_folder=None)
     app.url_map.merge_slashes = False
+    app.url_map.converters["anything"] = AnythingConverter
     app.config["BLEEPSTORE_SETTINGS"] = settings
     db = Database(make_engine(settings))
     services = Services(settings=settings, meta=MetadataStore(db), storage=make_storage(settings))

@@ -124,6 +124,8 @@ def load_settings(path: str | None = None, overrides: Mapping[str, Any] | None =
             raise ConfigError(f"config file {path}: {exc.strerror}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path}: not UTF-8 text") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: expected a mapping of sections")
         _merge(tree, loaded, "")
@@ -161,12 +163,13 @@ def _apply_environ(tree: dict, environ: Mapping[str, str], defaults: dict, prefi
         name = ENV_PREFIX + dotted.replace(".", "_").upper()
         if name in environ:
             raw = environ[name]
+            if isinstance(default, str):
+                tree[key] = raw  # text settings (secrets like "123" or "null") as written
+                continue
             try:
                 tree[key] = yaml.safe_load(raw) if raw.strip() else ""
             except yaml.YAMLError:
                 tree[key] = raw
-            if isinstance(default, str) and tree[key] is not None and not isinstance(tree[key], str):
-                tree[key] = raw  # a secret like "123" stays a string
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
@@ -178,6 +181,8 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
         node = node[part]
     if last not in node:
         raise ConfigError(f"{dotted}: unknown setting")
+    if isinstance(node[last], dict):
+        raise ConfigError(f"{dotted}: is a section; override its keys one by one (e.g. {dotted}.<key>)")
     node[last] = value
 
 
@@ -255,7 +260,7 @@ def _validate(tree: dict) -> Settings:
     engine = _str(tree, "metadata.engine", ENGINES)
     pg_url = _lookup(tree, "metadata.postgresql.url") or ""
     if engine == "postgresql":
-        _require(isinstance(pg_url, str) and pg_url.startswith("postgresql"), "metadata.postgresql.url",
+        _require(isinstance(pg_url, str) and pg_url.startswith(("postgresql", "postgres://")), "metadata.postgresql.url",
                  "a URL like postgresql+psycopg://user@host:5432/db", pg_url)
         if pg_url.startswith("postgresql://") or pg_url.startswith("postgres://"):
             pg_url = "postgresql+psycopg://" + pg_url.split("://", 1)[1]

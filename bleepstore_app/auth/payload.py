@@ -84,6 +84,8 @@ class VerifyingReader:
         self.checksums: dict[str, str] = {}
 
     def read(self, n: int = -1) -> bytes:
+        if n == 0:
+            return b""
         if self._remaining <= 0:
             self._verify()
             return b""

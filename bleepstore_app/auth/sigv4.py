@@ -247,7 +247,7 @@ def _match(method, raw_path, query, headers, parsed: _Parsed, payload_hash, amz_
     for uri in uris:
         request = canonical_request(method, uri, query, headers, parsed.signed_headers, payload_hash)
         expected = sign(key, string_to_sign(amz_date, scope, request))
-        if hmac.compare_digest(expected, parsed.signature):
+        if hmac.compare_digest(expected.encode(), parsed.signature.encode("utf-8", "surrogateescape")):
             return
     raise errors.SignatureDoesNotMatch(AWSAccessKeyId=parsed.access_key, StringToSign=string_to_sign(
         amz_date, scope, canonical_request(method, uris[0], query, headers, parsed.signed_headers, payload_hash)))

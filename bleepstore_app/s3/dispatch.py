@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, current_app, request
+from werkzeug.routing import PathConverter
 
 from .. import errors
 from .handlers import load_all
@@ -25,7 +26,7 @@ HANDLERS = load_all()
 
 
 @blueprint.route("/", methods=_METHODS, strict_slashes=False)
-@blueprint.route("/<path:_path>", methods=_METHODS, strict_slashes=False, merge_slashes=False)
+@blueprint.route("/<anything:_path>", methods=_METHODS, strict_slashes=False, merge_slashes=False)
 def s3_request(_path: str = ""):
     environ = request.environ
     request_id = environ["bleepstore.request_id"]
@@ -65,6 +66,12 @@ def register_http_errors(app) -> None:
             errors.InvalidRequest if (exc.code or 500) < 500 else errors.InternalError)
         return render_error(err_class(), environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"),
                             environ.get("bleepstore.request_id", "0"))
+
+
+class AnythingConverter(PathConverter):
+    """Every remaining path, newlines included (S3 keys may hold any character)."""
+    regex = r"[\s\S]*"
+    part_isolating = False
 
 
 class AppState:

@@ -41,7 +41,7 @@ def object_attributes(headers: Mapping[str, str]) -> ObjectAttributes:
         if value is not None:
             content_headers[name] = value
     encoding = content_headers.get("Content-Encoding")
-    if encoding is not None:
+    if encoding is not None and "aws-chunked" in encoding.lower():
         # aws-chunked describes the transfer, not the object; S3 drops it.
         kept = [e.strip() for e in encoding.split(",") if e.strip() and e.strip().lower() != "aws-chunked"]
         if kept:

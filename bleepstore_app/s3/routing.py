@@ -2,8 +2,9 @@
 
 A request is classified by method, level (service / bucket / object), the query
 subresources present (``?acl``, ``?uploads``, ``?uploadId=``...), and sometimes a
-header (``x-amz-copy-source``). A subresource S3 has but BleepStore does not
-serve yet is NotImplemented; it never falls through to a different operation.
+header (``x-amz-copy-source``). A subresource S3 has but this table lacks is
+NotImplemented, and so is a routed operation without a handler yet; a request
+never falls through to a different operation.
 The same table feeds the OpenAPI description, so the two cannot drift.
 """
 from __future__ import annotations
@@ -36,18 +37,32 @@ ROUTES: tuple[Route, ...] = (
     _r("GetBucketLocation", "GET", "bucket", "location"),
     _r("ListObjectsV2", "GET", "bucket", query_equals=("list-type", "2")),
     _r("ListObjects", "GET", "bucket"),
+    _r("GetBucketAcl", "GET", "bucket", "acl"),
+    _r("PutBucketAcl", "PUT", "bucket", "acl"),
+    _r("DeleteObjects", "POST", "bucket", "delete"),
+    _r("ListMultipartUploads", "GET", "bucket", "uploads"),
     _r("PutObject", "PUT", "object"),
+    _r("CopyObject", "PUT", "object", header="x-amz-copy-source"),
     _r("GetObject", "GET", "object"),
     _r("HeadObject", "HEAD", "object"),
     _r("DeleteObject", "DELETE", "object"),
+    _r("GetObjectAcl", "GET", "object", "acl"),
+    _r("PutObjectAcl", "PUT", "object", "acl"),
+    _r("CreateMultipartUpload", "POST", "object", "uploads"),
+    _r("UploadPart", "PUT", "object", "uploadId"),
+    _r("UploadPartCopy", "PUT", "object", "uploadId", header="x-amz-copy-source"),
+    _r("CompleteMultipartUpload", "POST", "object", "uploadId"),
+    _r("AbortMultipartUpload", "DELETE", "object", "uploadId"),
+    _r("ListParts", "GET", "object", "uploadId"),
 )
 
 # Every query parameter that names a subresource in S3's API. Any of these that
 # no route above claims is answered NotImplemented.
 SUBRESOURCES = frozenset({
-    "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption",
+    "abac", "accelerate", "acl", "analytics", "annotation", "attributes", "cors", "delete", "encryption",
     "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location", "logging",
-    "metadataConfiguration", "metadataTable", "metrics", "notification", "object-lock",
+    "metadataAnnotationTable", "metadataConfiguration", "metadataInventoryTable", "metadataJournalTable",
+    "metadataTable", "metrics", "notification", "object-lock",
     "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "renameObject",
     "replication", "requestPayment", "restore", "retention", "select", "session", "tagging",
     "torrent", "uploadId", "uploads", "versioning", "versions", "website",
@@ -75,10 +90,7 @@ def resolve(method: str, bucket: str | None, key: str | None, query: Mapping[str
     """The AWS operation name for a request, or an S3Error saying why there is none."""
     level = level_of(bucket, key)
     present = frozenset(name for name in query if name in SUBRESOURCES)
-    candidates = _BY_TARGET.get((level, method))
-    if not candidates:
-        raise errors.MethodNotAllowed(Method=method, ResourceType=level.upper())
-    for route in candidates:
+    for route in _BY_TARGET.get((level, method), ()):
         if route.subresources != present:
             continue
         if route.header and route.header not in headers:

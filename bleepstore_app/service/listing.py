@@ -1,9 +1,9 @@
 """ListObjects (v1) and ListObjectsV2: prefixes, delimiters, markers, pages.
 
 Keys compare in UTF-8 byte order, which equals Python's code-point order for
-valid strings. With a delimiter, each common prefix is reported once and the
-scan then jumps past every key under it, so a prefix holding a million keys
-costs one query, not a million rows.
+valid strings. With a delimiter, each common prefix is reported once; keys under
+it that arrived in the same batch are skipped, and the next query starts past
+the whole prefix, so a prefix holding a million keys costs at most one query.
 """
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def parse_max_keys(value: str | None) -> int:
     except ValueError:
         raise errors.InvalidArgument("Provided max-keys not an integer or within integer range",
                                      ArgumentName="max-keys", ArgumentValue=value) from None
+    if number > 2147483647:
+        raise errors.InvalidArgument("Provided max-keys not an integer or within integer range",
+                                     ArgumentName="max-keys", ArgumentValue=value)
     if number < 0:
         raise errors.InvalidArgument("Argument maxKeys must be an integer between 0 and 2147483647",
                                      ArgumentName="maxKeys", ArgumentValue=value)
@@ -69,10 +72,15 @@ def list_objects(svc: Services, caller: Caller | None, bucket: str, prefix: str,
         start, inclusive = prefix, True
     count = 0
     while True:
-        batch_size = max_keys - count + 1  # one extra row tells whether more remain
+        # One extra row tells whether more remain; with a delimiter, rows under a
+        # reported prefix are skipped in the same batch, so fetch a useful amount.
+        batch_size = max(max_keys - count + 1, 100 if delimiter else 1)
         rows = svc.meta.list_objects(bucket, start, inclusive, high, batch_size)
-        jumped = False
+        inside: str | None = None  # the common prefix whose keys are being skipped
         for obj in rows:
+            if inside is not None and obj.key.startswith(inside):
+                continue
+            inside = None
             if count == max_keys:
                 page.is_truncated = True
                 return page
@@ -88,12 +96,11 @@ def list_objects(svc: Services, caller: Caller | None, bucket: str, prefix: str,
                 page.common_prefixes.append(common)
                 page.last_returned = common
                 count += 1
-            start, inclusive = successor(common), True
+            inside = common
+            start, inclusive = successor(common), True  # the next query jumps past it
             if start is None or (high is not None and start >= high):
                 return page
-            jumped = True
-            break
-        if not jumped and len(rows) < batch_size:
+        if len(rows) < batch_size:
             return page
 
 

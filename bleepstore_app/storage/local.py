@@ -21,21 +21,10 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from ..cooperative import offload
 from .base import BlobNotFound, BlobReader, Readable, StorageBackend, StorageError, StoredBlob
 
 CHUNK = 1024 * 1024
-
-
-def _offload(fn, *args):
-    """Run a blocking syscall (fsync) off the gevent hub when gevent is patched in."""
-    try:
-        from gevent import monkey
-        if monkey.is_module_patched("os"):
-            import gevent
-            return gevent.get_hub().threadpool.apply(fn, args)
-    except ImportError:
-        pass
-    return fn(*args)
 
 
 class LocalBlobReader(BlobReader):
@@ -89,7 +78,7 @@ class LocalStorage(StorageBackend):
     def _finish(self, location: str, tmp: Path, fd: int) -> None:
         """fsync, rename into data/, fsync the directory: the blob is now durable."""
         if self.fsync:
-            _offload(os.fsync, fd)
+            offload(os.fsync, fd)
         final = self._path(location)
         try:
             os.rename(tmp, final)
@@ -99,7 +88,7 @@ class LocalStorage(StorageBackend):
                 _fsync_dir(final.parent.parent)
             os.rename(tmp, final)
         if self.fsync:
-            _offload(_fsync_dir, final.parent)
+            offload(_fsync_dir, final.parent)
 
     def _write_new(self, fill) -> StoredBlob:
         location, tmp, fd = self._new_temp()
