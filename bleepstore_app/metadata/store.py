@@ -64,8 +64,13 @@ Q_OBJECT_WITH_INLINE = Prepared(
     select(*_OBJECT_COLUMNS, inl.data)
     .outerjoin(t.inline_data, and_(o.data_inline.is_(True), inl.id == o.data_location))
     .where(_WHERE_KEY))
-Q_OBJECT_LOCATION = Prepared(select(o.data_location, o.data_inline).where(_WHERE_KEY))
-Q_UPSERT_OBJECT = _upsert(t.objects, ("bucket", "key"), _OBJECT_NAMES)
+# FOR UPDATE (PostgreSQL; SQLite writers are serialised anyway): the location read
+# is the one this transaction replaces, even with writers racing on other nodes.
+Q_OBJECT_LOCATION = Prepared(select(o.data_location, o.data_inline).where(_WHERE_KEY).with_for_update())
+Q_INSERT_OBJECT_IF_ABSENT = Prepared(lambda d: _dialect_insert(d, t.objects).values(
+    {c: bindparam(c) for c in _OBJECT_NAMES}).on_conflict_do_nothing(index_elements=["bucket", "key"]))
+Q_UPDATE_OBJECT = Prepared(update(t.objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
+                           .values({c: bindparam(c) for c in _OBJECT_NAMES if c not in ("bucket", "key")}))
 Q_DELETE_OBJECT = Prepared(delete(t.objects).where(_WHERE_KEY))
 Q_INSERT_INLINE = Prepared(insert(t.inline_data).values(id=bindparam("id"), data=bindparam("data")))
 Q_DELETE_INLINE = Prepared(delete(t.inline_data).where(inl.id == bindparam("id")))
@@ -176,13 +181,19 @@ class MetadataStore:
         row = record.to_row()
 
         def work(cur: Cursor) -> str | None:
-            old = cur.one(Q_OBJECT_LOCATION, bucket=record.bucket, key=record.key)
-            if old is not None and old[1]:
-                cur.run(Q_DELETE_INLINE, id=old[0])
             if inline is not None:
                 cur.run(Q_INSERT_INLINE, id=record.data_location, data=inline)
-            cur.run(Q_UPSERT_OBJECT, **row)
-            return old[0] if old is not None and not old[1] else None
+            while True:
+                old = cur.one(Q_OBJECT_LOCATION, bucket=record.bucket, key=record.key)
+                if old is not None:
+                    cur.run(Q_UPDATE_OBJECT, b_bucket=record.bucket, b_key=record.key, **row)
+                    if old[1]:
+                        cur.run(Q_DELETE_INLINE, id=old[0])
+                        return None
+                    return old[0]
+                if cur.run(Q_INSERT_OBJECT_IF_ABSENT, **row) == 1:
+                    return None
+                # Another writer inserted the key after our read: lock its row and replace it.
 
         try:
             return self.db.write(work)
