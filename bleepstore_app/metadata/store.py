@@ -20,6 +20,15 @@ class MissingBucket(Exception):
     """The bucket a write referred to no longer exists."""
 
 
+class ConditionFailed(Exception):
+    """A conditional write's expectation did not hold: ``reason`` is "exists"
+    (If-None-Match: *), "missing" or "etag" (If-Match)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def _dialect_insert(dialect: str, table):
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
@@ -66,7 +75,7 @@ Q_OBJECT_WITH_INLINE = Prepared(
     .where(_WHERE_KEY))
 # FOR UPDATE (PostgreSQL; SQLite writers are serialised anyway): the location read
 # is the one this transaction replaces, even with writers racing on other nodes.
-Q_OBJECT_LOCATION = Prepared(select(o.data_location, o.data_inline).where(_WHERE_KEY).with_for_update())
+Q_OBJECT_LOCATION = Prepared(select(o.data_location, o.data_inline, o.etag).where(_WHERE_KEY).with_for_update())
 Q_INSERT_OBJECT_IF_ABSENT = Prepared(lambda d: _dialect_insert(d, t.objects).values(
     {c: bindparam(c) for c in _OBJECT_NAMES}).on_conflict_do_nothing(index_elements=["bucket", "key"]))
 Q_UPDATE_OBJECT = Prepared(update(t.objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
@@ -171,12 +180,15 @@ class MetadataStore:
         data = row[-1]
         return _object_record(row[:-1]), (bytes(data) if data is not None else None)
 
-    def put_object(self, record: ObjectRecord, inline: bytes | None = None) -> str | None:
+    def put_object(self, record: ObjectRecord, inline: bytes | None = None, *,
+                   if_none_match: bool = False, if_match: str | None = None) -> str | None:
         """Insert or replace an object row (and its inline bytes) in one transaction.
 
         Returns the storage location the replaced version pointed at, for the caller
         to delete after this commit; None when there is nothing to delete.
-        Raises MissingBucket when the bucket vanished meanwhile.
+        ``if_none_match`` (create only) and ``if_match`` (replace only that ETag) are
+        checked under the row lock, so they hold even against concurrent writers.
+        Raises MissingBucket when the bucket vanished meanwhile, ConditionFailed.
         """
         row = record.to_row()
 
@@ -185,6 +197,10 @@ class MetadataStore:
                 cur.run(Q_INSERT_INLINE, id=record.data_location, data=inline)
             while True:
                 old = cur.one(Q_OBJECT_LOCATION, bucket=record.bucket, key=record.key)
+                if if_none_match and old is not None:
+                    raise ConditionFailed("exists")
+                if if_match is not None and (old is None or old[2] != if_match):
+                    raise ConditionFailed("missing" if old is None else "etag")
                 if old is not None:
                     cur.run(Q_UPDATE_OBJECT, b_bucket=record.bucket, b_key=record.key, **row)
                     if old[1]:
@@ -211,6 +227,23 @@ class MetadataStore:
                 cur.run(Q_DELETE_INLINE, id=old[0])
                 return True, None
             return True, old[0]
+        return self.db.write(work)
+
+    def delete_objects(self, bucket: str, keys: list[str]) -> list[str]:
+        """Delete many object rows in one transaction; returns the storage
+        locations to delete after the commit (missing keys are not an error)."""
+        def work(cur: Cursor) -> list[str]:
+            locations = []
+            for key in keys:
+                old = cur.one(Q_OBJECT_LOCATION, bucket=bucket, key=key)
+                if old is None:
+                    continue
+                cur.run(Q_DELETE_OBJECT, bucket=bucket, key=key)
+                if old[1]:
+                    cur.run(Q_DELETE_INLINE, id=old[0])
+                else:
+                    locations.append(old[0])
+            return locations
         return self.db.write(work)
 
     def list_objects(self, bucket: str, start: str, inclusive: bool, high: str | None,

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import re
-from email.utils import formatdate
+from urllib.parse import unquote
+from email.utils import formatdate, parsedate_to_datetime
 from typing import Mapping
 
 from .. import errors
 from ..metadata.records import ObjectRecord
+from ..service.conditions import Conditions
 from ..service.objects import ObjectAttributes
 
 # Stored as sent and returned on GET/HEAD (besides Content-Type).
@@ -31,6 +33,37 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 def http_date(us: int) -> str:
     """RFC 7231 date (Last-Modified), second resolution."""
     return formatdate(us // 1_000_000, usegmt=True)
+
+
+def copy_source(value: str) -> tuple[str, str]:
+    """x-amz-copy-source: URL-encoded ``bucket/key``, leading slash optional
+    (a ``?versionId=`` suffix is accepted; versioning is not supported)."""
+    path = value.split("?versionId=", 1)[0]
+    bucket, _, key = unquote(path.lstrip("/")).partition("/")
+    if not bucket or not key:
+        raise errors.InvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+                                     ArgumentName="x-amz-copy-source", ArgumentValue=value)
+    return bucket, key
+
+
+def _http_time(value: str | None) -> int | None:
+    """An HTTP date as epoch seconds; an unparsable date is ignored, as S3 does."""
+    if not value:
+        return None
+    try:
+        return int(parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def conditions(headers: Mapping[str, str], prefix: str = "") -> Conditions:
+    """If-* headers (``prefix`` "x-amz-copy-source-" for CopyObject's source)."""
+    return Conditions(
+        if_match=headers.get(prefix + "If-Match"),
+        if_none_match=headers.get(prefix + "If-None-Match"),
+        if_modified_since=_http_time(headers.get(prefix + "If-Modified-Since")),
+        if_unmodified_since=_http_time(headers.get(prefix + "If-Unmodified-Since")),
+    )
 
 
 def object_attributes(headers: Mapping[str, str]) -> ObjectAttributes:

@@ -14,10 +14,11 @@ from typing import Iterator
 
 from .. import errors
 from ..metadata.records import ObjectRecord, now_us
-from ..metadata.store import MissingBucket
+from ..metadata.store import ConditionFailed, MissingBucket
 from ..storage.base import BlobNotFound, BlobReader
 from . import Caller, Services
 from .buckets import require_bucket, require_owner
+from .conditions import Conditions, check_read
 from .names import check_key
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,15 @@ class ObjectRead:
 
 
 def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body, length: int,
-               attrs: ObjectAttributes) -> ObjectRecord:
-    """PutObject. ``body`` is a VerifyingReader of exactly ``length`` bytes."""
+               attrs: ObjectAttributes, if_none_match: str | None = None,
+               if_match: str | None = None) -> ObjectRecord:
+    """PutObject. ``body`` is a VerifyingReader of exactly ``length`` bytes.
+
+    Conditional writes: ``If-None-Match: *`` creates only; ``If-Match: <etag>``
+    replaces only that version (412 PreconditionFailed otherwise).
+    """
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise errors.NotImplemented("If-None-Match on PutObject supports only '*'.")
     check_key(key)
     if attrs.storage_class not in STORAGE_CLASSES:
         raise errors.InvalidStorageClass(StorageClassRequested=attrs.storage_class)
@@ -81,17 +89,24 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
         content_headers=attrs.content_headers, user_metadata=attrs.user_metadata,
         checksums=dict(body.checksums),
     )
-    commit_object(svc, record, inline)
+    expected_etag = if_match.strip().removeprefix("W/").strip('"') if if_match is not None else None
+    commit_object(svc, record, inline, if_none_match=if_none_match is not None, if_match=expected_etag)
     return record
 
 
-def commit_object(svc: Services, record: ObjectRecord, inline: bytes | None) -> None:
+def commit_object(svc: Services, record: ObjectRecord, inline: bytes | None, *,
+                  if_none_match: bool = False, if_match: str | None = None) -> None:
     """Point the key at new bytes; delete the replaced bytes after the commit."""
     try:
-        replaced = svc.meta.put_object(record, inline)
+        replaced = svc.meta.put_object(record, inline, if_none_match=if_none_match, if_match=if_match)
     except MissingBucket:
         _discard(svc, record)
         raise errors.NoSuchBucket(BucketName=record.bucket) from None
+    except ConditionFailed as failed:
+        _discard(svc, record)
+        if failed.reason == "missing":
+            raise errors.NoSuchKey(Key=record.key) from None
+        raise errors.PreconditionFailed(Condition="If-None-Match" if if_none_match else "If-Match") from None
     except BaseException:
         _discard(svc, record)
         raise
@@ -111,23 +126,29 @@ def _delete_blob(svc: Services, location: str) -> None:
         log.exception("could not delete blob %s; the orphan sweep will remove it", location)
 
 
-def head_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> ObjectRecord:
-    """HeadObject (metadata only)."""
+def head_object(svc: Services, caller: Caller | None, bucket: str, key: str,
+                conditions: Conditions | None = None) -> ObjectRecord:
+    """HeadObject (metadata only). Raises NotModified / PreconditionFailed."""
     record = svc.meta.get_object(bucket, key)
     if record is None:
-        raise _missing(svc, caller, bucket, key)
-    _check_read(svc, caller, record)
+        raise missing_object_error(svc, caller, bucket, key)
+    check_read_access(svc, caller, record)
+    if conditions:
+        check_read(conditions, record.etag, record.last_modified)
     return record
 
 
-def get_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> ObjectRead:
+def get_object(svc: Services, caller: Caller | None, bucket: str, key: str,
+               conditions: Conditions | None = None) -> ObjectRead:
     """GetObject: the record and its opened bytes (opened now, so a concurrent
     overwrite or delete cannot pull them away mid-response)."""
     for _attempt in range(3):
         record, inline = svc.meta.get_object_with_inline(bucket, key)
         if record is None:
-            raise _missing(svc, caller, bucket, key)
-        _check_read(svc, caller, record)
+            raise missing_object_error(svc, caller, bucket, key)
+        check_read_access(svc, caller, record)
+        if conditions:
+            check_read(conditions, record.etag, record.last_modified)
         if record.data_inline:
             if inline is not None:
                 return ObjectRead(record, InlineBlob(inline))
@@ -154,12 +175,12 @@ def delete_object(svc: Services, caller: Caller | None, bucket: str, key: str) -
         _delete_blob(svc, location)
 
 
-def _check_read(svc: Services, caller: Caller | None, record: ObjectRecord) -> None:
+def check_read_access(svc: Services, caller: Caller | None, record: ObjectRecord) -> None:
     if caller is None or caller.owner_id != record.owner_id:
         require_owner(require_bucket(svc, record.bucket), caller)
 
 
-def _missing(svc: Services, caller: Caller | None, bucket: str, key: str) -> errors.S3Error:
+def missing_object_error(svc: Services, caller: Caller | None, bucket: str, key: str) -> errors.S3Error:
     """The error for a key that is not there: a caller who may not list the bucket
     learns nothing about which keys exist (AccessDenied, as S3 answers)."""
     found = svc.meta.get_bucket(bucket)

@@ -1,9 +1,11 @@
-"""Object operations: PutObject, GetObject, HeadObject, DeleteObject."""
+"""Object operations: PutObject, CopyObject, GetObject, HeadObject, DeleteObject, DeleteObjects."""
 from __future__ import annotations
 
 from ... import errors
-from ...service import objects
+from ...service import copy, objects
+from ...service.conditions import NotModified
 from .. import headers as h
+from .. import xml
 from ..responses import S3Result
 from . import handles
 
@@ -12,7 +14,9 @@ from . import handles
 def put_object(svc, req) -> S3Result:
     attrs = h.object_attributes(req.headers)
     body = req.body()
-    record = objects.put_object(svc, req.caller, req.bucket, req.key, body, body.length, attrs)
+    record = objects.put_object(svc, req.caller, req.bucket, req.key, body, body.length, attrs,
+                                if_none_match=req.headers.get("If-None-Match"),
+                                if_match=req.headers.get("If-Match"))
     out = {"ETag": f'"{record.etag}"'}
     for algorithm, value in record.checksums.items():
         out[f"x-amz-checksum-{algorithm.lower()}"] = value
@@ -22,7 +26,10 @@ def put_object(svc, req) -> S3Result:
 @handles("GetObject")
 def get_object(svc, req) -> S3Result:
     overrides = h.response_overrides(req.query, anonymous=req.caller is None)
-    read = objects.get_object(svc, req.caller, req.bucket, req.key)
+    try:
+        read = objects.get_object(svc, req.caller, req.bucket, req.key, h.conditions(req.headers))
+    except NotModified as nm:
+        return _not_modified(nm)
     record, blob = read.record, read.blob
     try:
         span = h.parse_range(req.headers.get("Range"), record.size)
@@ -40,7 +47,10 @@ def get_object(svc, req) -> S3Result:
 
 @handles("HeadObject")
 def head_object(svc, req) -> S3Result:
-    record = objects.head_object(svc, req.caller, req.bucket, req.key)
+    try:
+        record = objects.head_object(svc, req.caller, req.bucket, req.key, h.conditions(req.headers))
+    except NotModified as nm:
+        return _not_modified(nm)
     span = h.parse_range(req.headers.get("Range"), record.size)
     out = h.object_headers(record, _checksum_mode(req) and span is None)
     out.update(h.response_overrides(req.query, anonymous=req.caller is None))
@@ -59,3 +69,57 @@ def delete_object(svc, req) -> S3Result:
 
 def _checksum_mode(req) -> bool:
     return (req.headers.get("x-amz-checksum-mode") or "").upper() == "ENABLED"
+
+
+def _not_modified(nm: NotModified) -> S3Result:
+    """304: the object's ETag and Last-Modified, no body."""
+    return S3Result(status=304, headers={"ETag": f'"{nm.etag}"', "Last-Modified": h.http_date(nm.last_modified_us)})
+
+
+@handles("CopyObject")
+def copy_object(svc, req) -> S3Result:
+    src_bucket, src_key = h.copy_source(req.headers["x-amz-copy-source"])
+    directive = (req.headers.get("x-amz-metadata-directive") or "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument("Unknown metadata directive.", ArgumentName="x-amz-metadata-directive",
+                                     ArgumentValue=directive)
+    record = copy.copy_object(
+        svc, req.caller, src_bucket, src_key, req.bucket, req.key, directive == "REPLACE",
+        h.object_attributes(req.headers), req.headers.get("x-amz-storage-class"),
+        h.conditions(req.headers, prefix="x-amz-copy-source-"))
+    checksums = "".join(xml.el(f"Checksum{alg}", value) for alg, value in record.checksums.items())
+    return S3Result(xml=xml.document("CopyObjectResult", [
+        xml.el("LastModified", xml.iso8601(record.last_modified)), f"<ETag>&quot;{record.etag}&quot;</ETag>",
+        checksums]))
+
+
+MAX_DELETE_KEYS = 1000
+
+
+@handles("DeleteObjects")
+def delete_objects(svc, req) -> S3Result:
+    if "Content-MD5" not in req.headers and not any(
+            name.lower().startswith(("x-amz-checksum-", "x-amz-sdk-checksum-algorithm")) for name in req.headers.keys()):
+        raise errors.InvalidRequest("Missing required header for this request: Content-MD5")
+    root = xml.parse(req.small_body())
+    if xml.local(root.tag) != "Delete":
+        raise errors.MalformedXML()
+    quiet = (xml.child_text(root, "Quiet") or "").strip().lower() == "true"
+    keys = []
+    for node in root:
+        if xml.local(node.tag) == "Object":
+            key = xml.child_text(node, "Key")
+            if key is None:
+                raise errors.MalformedXML()
+            keys.append(key)
+    if not keys or len(keys) > MAX_DELETE_KEYS:
+        raise errors.MalformedXML()
+    results = copy.delete_objects(svc, req.caller, req.bucket, keys)
+    parts = []
+    for key, err in results:
+        if err is None:
+            if not quiet:
+                parts.append(f"<Deleted>{xml.el('Key', key)}</Deleted>")
+        else:
+            parts.append(f"<Error>{xml.el('Key', key)}{xml.el('Code', err.code)}{xml.el('Message', err.message)}</Error>")
+    return S3Result(xml=xml.document("DeleteResult", parts))

@@ -1,0 +1,82 @@
+"""CopyObject: a new object from an existing one, copied inside the storage backend."""
+from __future__ import annotations
+
+import uuid
+
+from .. import errors
+from ..metadata.records import ObjectRecord, now_us
+from ..storage.base import BlobNotFound
+from . import Caller, Services
+from .buckets import require_bucket, require_owner
+from .conditions import Conditions, check_read
+from .names import check_key
+from .objects import STORAGE_CLASSES, ObjectAttributes, check_read_access, missing_object_error, commit_object
+
+
+def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: str, bucket: str,
+                key: str, replace_metadata: bool, attrs: ObjectAttributes,
+                storage_class: str | None, source_conditions: Conditions) -> ObjectRecord:
+    """CopyObject. With ``replace_metadata`` the new object takes ``attrs`` (the
+    request's headers), else the source's; ``storage_class`` overrides either way."""
+    check_key(key)
+    if storage_class is not None and storage_class not in STORAGE_CLASSES:
+        raise errors.InvalidStorageClass(StorageClassRequested=storage_class)
+    require_owner(require_bucket(svc, bucket), caller)
+    for _attempt in range(3):
+        source, inline = svc.meta.get_object_with_inline(src_bucket, src_key)
+        if source is None:
+            raise missing_object_error(svc, caller, src_bucket, src_key)
+        check_read_access(svc, caller, source)
+        check_read(source_conditions, source.etag, source.last_modified, copy_source=True)
+        if (src_bucket, src_key) == (bucket, key) and not replace_metadata and (
+                storage_class is None or storage_class == source.storage_class):
+            raise errors.InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself without "
+                "changing the object's metadata, storage class, website redirect location or encryption "
+                "attributes.")
+        if source.data_inline:
+            if inline is None:
+                continue  # replaced between our reads; look again
+            location = uuid.uuid4().hex
+        else:
+            try:
+                location = svc.storage.copy(source.data_location).location
+            except BlobNotFound:
+                continue
+            inline = None
+        chosen = attrs if replace_metadata else ObjectAttributes(
+            content_type=source.content_type, content_headers=source.content_headers,
+            user_metadata=source.user_metadata, storage_class=source.storage_class)
+        record = ObjectRecord(
+            bucket=bucket, key=key, size=source.size, etag=source.etag, last_modified=now_us(),
+            owner_id=caller.owner_id, owner_display_name=caller.display_name,
+            data_location=location, data_inline=inline is not None,
+            storage_class=storage_class or chosen.storage_class, content_type=chosen.content_type,
+            content_headers=chosen.content_headers, user_metadata=chosen.user_metadata,
+            checksums=dict(source.checksums), parts=source.parts,
+        )
+        commit_object(svc, record, inline)
+        return record
+    raise errors.InternalError()
+
+
+def delete_objects(svc: Services, caller: Caller | None, bucket: str,
+                   keys: list[str]) -> list[tuple[str, errors.S3Error | None]]:
+    """DeleteObjects: one transaction for all keys; per-key result (None = deleted)."""
+    require_owner(require_bucket(svc, bucket), caller)
+    results: list[tuple[str, errors.S3Error | None]] = []
+    valid = []
+    for key in keys:
+        try:
+            check_key(key)
+        except errors.S3Error as err:
+            results.append((key, err))
+            continue
+        valid.append(key)
+        results.append((key, None))
+    for location in svc.meta.delete_objects(bucket, valid) if valid else []:
+        try:
+            svc.storage.delete(location)
+        except Exception:  # noqa: BLE001 - the orphan sweep removes it later
+            pass
+    return results
