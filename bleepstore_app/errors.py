@@ -51,6 +51,7 @@ MetadataTooLarge = _error("MetadataTooLarge", 400, "Your metadata headers exceed
 MissingSecurityHeader = _error("MissingSecurityHeader", 400, "Your request was missing a required header.")
 RequestTimeout = _error("RequestTimeout", 400, "Your socket connection to the server was not read from or written to within the timeout period.")
 XAmzContentSHA256Mismatch = _error("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+UnresolvableGrantByEmailAddress = _error("UnresolvableGrantByEmailAddress", 400, "The email address you provided does not match any account on record.")
 UnexpectedContent = _error("UnexpectedContent", 400, "This request does not support content.")
 IllegalLocationConstraintException = _error("IllegalLocationConstraintException", 400, "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.")
 

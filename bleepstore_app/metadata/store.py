@@ -65,6 +65,9 @@ Q_PARTS_IN_BUCKET = Prepared(select(pt.data_location).join(t.multipart_uploads, 
                              .where(up.bucket == bindparam("bucket")))
 Q_DELETE_UPLOADS_IN = Prepared(delete(t.multipart_uploads).where(up.bucket == bindparam("bucket")))
 Q_DELETE_BUCKET = Prepared(delete(t.buckets).where(b.name == bindparam("bucket")))
+Q_SET_OBJECT_ACL = Prepared(update(t.objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
+                            .values(acl=bindparam("acl")))
+Q_OWNER_NAME = Prepared(select(cr.display_name).where(cr.owner_id == bindparam("owner_id")).limit(1))
 Q_SET_BUCKET_ACL = Prepared(update(t.buckets).where(b.name == bindparam("bucket")).values(acl=bindparam("acl")))
 
 _WHERE_KEY = and_(o.bucket == bindparam("bucket"), o.key == bindparam("key"))
@@ -164,6 +167,15 @@ class MetadataStore:
 
     def set_bucket_acl(self, name: str, acl: str) -> None:
         self.db.write(lambda cur: cur.run(Q_SET_BUCKET_ACL, bucket=name, acl=acl))
+
+    def set_object_acl(self, bucket: str, key: str, acl: str) -> bool:
+        """Replace an object's ACL; False when the object is gone."""
+        return self.db.write(lambda cur: cur.run(Q_SET_OBJECT_ACL, b_bucket=bucket, b_key=key, acl=acl)) == 1
+
+    def owner_display_name(self, owner_id: str) -> str | None:
+        """The display name of a known user's canonical id (None: no such user)."""
+        row = self.db.read(lambda cur: cur.one(Q_OWNER_NAME, owner_id=owner_id))
+        return row[0] if row else None
 
     # -- objects -----------------------------------------------------------
 

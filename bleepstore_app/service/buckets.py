@@ -6,6 +6,7 @@ import logging
 from .. import errors
 from ..metadata.records import BucketRecord, now_us
 from . import Caller, Services
+from . import acl as acls
 from .names import check_bucket_name
 
 log = logging.getLogger(__name__)
@@ -19,13 +20,20 @@ def require_bucket(svc: Services, name: str) -> BucketRecord:
 
 
 def require_owner(bucket: BucketRecord, caller: Caller | None) -> None:
-    """Until ACLs arrive, only a bucket's owner may touch it."""
+    """Operations only a bucket's owner may perform (DeleteBucket, GetBucketLocation)."""
     if caller is None or caller.owner_id != bucket.owner_id:
         raise errors.AccessDenied()
 
 
-def create_bucket(svc: Services, caller: Caller, name: str, location_constraint: str | None) -> BucketRecord:
-    """CreateBucket. ``location_constraint`` comes from CreateBucketConfiguration."""
+def require_bucket_permission(bucket: BucketRecord, caller: Caller | None, permission: str) -> None:
+    """The bucket's ACL must grant ``permission`` (READ: list, WRITE: put/delete keys)."""
+    acls.require(bucket.acl, bucket.owner_id, caller, permission)
+
+
+def create_bucket(svc: Services, caller: Caller, name: str, location_constraint: str | None,
+                  acl: acls.Acl | None = None) -> BucketRecord:
+    """CreateBucket. ``location_constraint`` comes from CreateBucketConfiguration;
+    ``acl`` from x-amz-acl / x-amz-grant-* (private when None)."""
     check_bucket_name(name)
     region = svc.settings.region
     if location_constraint:
@@ -36,7 +44,7 @@ def create_bucket(svc: Services, caller: Caller, name: str, location_constraint:
                 f"The {location_constraint} location constraint is incompatible for the region "
                 f"specific endpoint this request was sent to.")
     record = BucketRecord(name=name, owner_id=caller.owner_id, owner_display_name=caller.display_name,
-                          region=region, created_at=now_us())
+                          region=region, created_at=now_us(), acl=acl.to_json() if acl else None)
     existing = svc.meta.create_bucket(record)
     if existing is None:
         return record
@@ -60,14 +68,29 @@ def delete_bucket(svc: Services, caller: Caller, name: str) -> None:
 def head_bucket(svc: Services, caller: Caller | None, name: str) -> BucketRecord:
     """HeadBucket."""
     bucket = require_bucket(svc, name)
-    require_owner(bucket, caller)
+    require_bucket_permission(bucket, caller, acls.READ)
     return bucket
 
 
 def get_bucket_location(svc: Services, caller: Caller, name: str) -> str:
     """GetBucketLocation: empty for us-east-1, as AWS answers."""
-    bucket = head_bucket(svc, caller, name)
+    bucket = require_bucket(svc, name)
+    require_owner(bucket, caller)
     return "" if bucket.region == "us-east-1" else bucket.region
+
+
+def get_bucket_acl(svc: Services, caller: Caller | None, name: str) -> acls.Acl:
+    """GetBucketAcl."""
+    bucket = require_bucket(svc, name)
+    acls.require(bucket.acl, bucket.owner_id, caller, acls.READ_ACP)
+    return acls.load(bucket.acl, bucket.owner_id, bucket.owner_display_name)
+
+
+def put_bucket_acl(svc: Services, caller: Caller | None, name: str, acl: acls.Acl) -> None:
+    """PutBucketAcl."""
+    bucket = require_bucket(svc, name)
+    acls.require(bucket.acl, bucket.owner_id, caller, acls.WRITE_ACP)
+    svc.meta.set_bucket_acl(name, acl.to_json())
 
 
 def list_buckets(svc: Services, caller: Caller) -> list[BucketRecord]:

@@ -7,7 +7,8 @@ from .. import errors
 from ..metadata.records import ObjectRecord, now_us
 from ..storage.base import BlobNotFound
 from . import Caller, Services
-from .buckets import require_bucket, require_owner
+from . import acl as acls
+from .buckets import require_bucket, require_bucket_permission
 from .conditions import Conditions, check_read
 from .names import check_key
 from .objects import STORAGE_CLASSES, ObjectAttributes, check_read_access, missing_object_error, commit_object
@@ -15,13 +16,17 @@ from .objects import STORAGE_CLASSES, ObjectAttributes, check_read_access, missi
 
 def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: str, bucket: str,
                 key: str, replace_metadata: bool, attrs: ObjectAttributes,
-                storage_class: str | None, source_conditions: Conditions) -> ObjectRecord:
+                storage_class: str | None, source_conditions: Conditions,
+                acl: acls.AclRequest | None = None) -> ObjectRecord:
     """CopyObject. With ``replace_metadata`` the new object takes ``attrs`` (the
     request's headers), else the source's; ``storage_class`` overrides either way."""
     check_key(key)
     if storage_class is not None and storage_class not in STORAGE_CLASSES:
         raise errors.InvalidStorageClass(StorageClassRequested=storage_class)
-    require_owner(require_bucket(svc, bucket), caller)
+    target = require_bucket(svc, bucket)
+    require_bucket_permission(target, caller, acls.WRITE)
+    owner = caller or acls.ANONYMOUS
+    new_acl = acl.build(owner.owner_id, owner.display_name, (target.owner_id, target.owner_display_name)) if acl else None
     for _attempt in range(3):
         source, inline = svc.meta.get_object_with_inline(src_bucket, src_key)
         if source is None:
@@ -49,7 +54,7 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
             user_metadata=source.user_metadata, storage_class=source.storage_class)
         record = ObjectRecord(
             bucket=bucket, key=key, size=source.size, etag=source.etag, last_modified=now_us(),
-            owner_id=caller.owner_id, owner_display_name=caller.display_name,
+            owner_id=owner.owner_id, owner_display_name=owner.display_name, acl=new_acl.to_json() if new_acl else None,
             data_location=location, data_inline=inline is not None,
             storage_class=storage_class or chosen.storage_class, content_type=chosen.content_type,
             content_headers=chosen.content_headers, user_metadata=chosen.user_metadata,
@@ -63,7 +68,7 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
 def delete_objects(svc: Services, caller: Caller | None, bucket: str,
                    keys: list[str]) -> list[tuple[str, errors.S3Error | None]]:
     """DeleteObjects: one transaction for all keys; per-key result (None = deleted)."""
-    require_owner(require_bucket(svc, bucket), caller)
+    require_bucket_permission(require_bucket(svc, bucket), caller, acls.WRITE)
     results: list[tuple[str, errors.S3Error | None]] = []
     valid = []
     for key in keys:

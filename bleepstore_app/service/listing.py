@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from .. import errors
 from ..metadata.records import ListedObject
 from . import Caller, Services
-from .buckets import require_bucket, require_owner
+from . import acl as acls
+from .buckets import require_bucket, require_bucket_permission
 
 MAX_KEYS = 1000
 
@@ -61,7 +62,7 @@ def parse_max_keys(value: str | None) -> int:
 def list_objects(svc: Services, caller: Caller | None, bucket: str, prefix: str, delimiter: str,
                  after: str | None, max_keys: int) -> ListingPage:
     """One page of keys > ``after`` under ``prefix``, grouped by ``delimiter``."""
-    require_owner(require_bucket(svc, bucket), caller)
+    require_bucket_permission(require_bucket(svc, bucket), caller, acls.READ)
     page = ListingPage()
     if max_keys == 0:
         return page

@@ -17,7 +17,8 @@ from ..metadata.records import ObjectRecord, now_us
 from ..metadata.store import ConditionFailed, MissingBucket
 from ..storage.base import BlobNotFound, BlobReader
 from . import Caller, Services
-from .buckets import require_bucket, require_owner
+from . import acl as acls
+from .buckets import require_bucket, require_bucket_permission
 from .conditions import Conditions, check_read
 from .names import check_key
 
@@ -60,7 +61,7 @@ class ObjectRead:
 
 def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body, length: int,
                attrs: ObjectAttributes, if_none_match: str | None = None,
-               if_match: str | None = None) -> ObjectRecord:
+               if_match: str | None = None, acl: acls.AclRequest | None = None) -> ObjectRecord:
     """PutObject. ``body`` is a VerifyingReader of exactly ``length`` bytes.
 
     Conditional writes: ``If-None-Match: *`` creates only; ``If-Match: <etag>``
@@ -71,7 +72,10 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
     check_key(key)
     if attrs.storage_class not in STORAGE_CLASSES:
         raise errors.InvalidStorageClass(StorageClassRequested=attrs.storage_class)
-    require_owner(require_bucket(svc, bucket), caller)
+    target = require_bucket(svc, bucket)
+    require_bucket_permission(target, caller, acls.WRITE)
+    owner = caller or acls.ANONYMOUS
+    object_acl = acl.build(owner.owner_id, owner.display_name, (target.owner_id, target.owner_display_name)) if acl else None
     if length > svc.settings.max_object_size:
         raise errors.EntityTooLarge(ProposedSize=length, MaxSizeAllowed=svc.settings.max_object_size)
 
@@ -83,11 +87,11 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
         location = svc.storage.put(body).location
     record = ObjectRecord(
         bucket=bucket, key=key, size=length, etag=body.md5_hex, last_modified=now_us(),
-        owner_id=caller.owner_id, owner_display_name=caller.display_name,
+        owner_id=owner.owner_id, owner_display_name=owner.display_name,
         data_location=location, data_inline=inline is not None,
         storage_class=attrs.storage_class, content_type=attrs.content_type,
         content_headers=attrs.content_headers, user_metadata=attrs.user_metadata,
-        checksums=dict(body.checksums),
+        checksums=dict(body.checksums), acl=object_acl.to_json() if object_acl else None,
     )
     expected_etag = if_match.strip().removeprefix("W/").strip('"') if if_match is not None else None
     commit_object(svc, record, inline, if_none_match=if_none_match is not None, if_match=expected_etag)
@@ -169,15 +173,15 @@ def get_object(svc: Services, caller: Caller | None, bucket: str, key: str,
 def delete_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> None:
     """DeleteObject: 204 whether or not the key existed."""
     check_key(key)
-    require_owner(require_bucket(svc, bucket), caller)
+    require_bucket_permission(require_bucket(svc, bucket), caller, acls.WRITE)
     _existed, location = svc.meta.delete_object(bucket, key)
     if location:
         _delete_blob(svc, location)
 
 
 def check_read_access(svc: Services, caller: Caller | None, record: ObjectRecord) -> None:
-    if caller is None or caller.owner_id != record.owner_id:
-        require_owner(require_bucket(svc, record.bucket), caller)
+    """GetObject/HeadObject need READ in the object's own ACL."""
+    acls.require(record.acl, record.owner_id, caller, acls.READ)
 
 
 def missing_object_error(svc: Services, caller: Caller | None, bucket: str, key: str) -> errors.S3Error:
@@ -186,6 +190,27 @@ def missing_object_error(svc: Services, caller: Caller | None, bucket: str, key:
     found = svc.meta.get_bucket(bucket)
     if found is None:
         return errors.NoSuchBucket(BucketName=bucket)
-    if caller is None or caller.owner_id != found.owner_id:
+    if not acls.allows(found.acl, found.owner_id, caller, acls.READ):
         return errors.AccessDenied()
     return errors.NoSuchKey(Key=key)
+
+
+def get_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str) -> acls.Acl:
+    """GetObjectAcl."""
+    record = svc.meta.get_object(bucket, key)
+    if record is None:
+        raise missing_object_error(svc, caller, bucket, key)
+    acls.require(record.acl, record.owner_id, caller, acls.READ_ACP)
+    return acls.load(record.acl, record.owner_id, record.owner_display_name)
+
+
+def put_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str, request: acls.AclRequest) -> None:
+    """PutObjectAcl."""
+    record = svc.meta.get_object(bucket, key)
+    if record is None:
+        raise missing_object_error(svc, caller, bucket, key)
+    acls.require(record.acl, record.owner_id, caller, acls.WRITE_ACP)
+    target = require_bucket(svc, bucket)
+    acl = request.build(record.owner_id, record.owner_display_name, (target.owner_id, target.owner_display_name))
+    if not svc.meta.set_object_acl(bucket, key, acl.to_json()):
+        raise errors.NoSuchKey(Key=key)

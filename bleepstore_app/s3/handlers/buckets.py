@@ -6,6 +6,7 @@ from ...service import buckets
 from .. import xml
 from ..responses import S3Result
 from . import handles
+from .objects import header_acl
 
 
 def _caller(req):
@@ -24,7 +25,9 @@ def create_bucket(svc, req) -> S3Result:
         if xml.local(root.tag) != "CreateBucketConfiguration":
             raise errors.MalformedXML()
         constraint = xml.child_text(root, "LocationConstraint")
-    bucket = buckets.create_bucket(svc, caller, req.bucket, constraint)
+    request = header_acl(svc, req)
+    acl = request.build(caller.owner_id, caller.display_name) if request else None
+    bucket = buckets.create_bucket(svc, caller, req.bucket, constraint, acl)
     return S3Result(headers={"Location": f"/{bucket.name}"})
 
 

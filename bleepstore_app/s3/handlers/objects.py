@@ -6,6 +6,8 @@ from ...service import copy, objects
 from ...service.conditions import NotModified
 from .. import headers as h
 from .. import xml
+from ..acl import acl_from_headers
+from ...service import acl as acls
 from ..responses import S3Result
 from . import handles
 
@@ -16,7 +18,7 @@ def put_object(svc, req) -> S3Result:
     body = req.body()
     record = objects.put_object(svc, req.caller, req.bucket, req.key, body, body.length, attrs,
                                 if_none_match=req.headers.get("If-None-Match"),
-                                if_match=req.headers.get("If-Match"))
+                                if_match=req.headers.get("If-Match"), acl=header_acl(svc, req))
     out = {"ETag": f'"{record.etag}"'}
     for algorithm, value in record.checksums.items():
         out[f"x-amz-checksum-{algorithm.lower()}"] = value
@@ -86,7 +88,7 @@ def copy_object(svc, req) -> S3Result:
     record = copy.copy_object(
         svc, req.caller, src_bucket, src_key, req.bucket, req.key, directive == "REPLACE",
         h.object_attributes(req.headers), req.headers.get("x-amz-storage-class"),
-        h.conditions(req.headers, prefix="x-amz-copy-source-"))
+        h.conditions(req.headers, prefix="x-amz-copy-source-"), acl=header_acl(svc, req))
     checksums = "".join(xml.el(f"Checksum{alg}", value) for alg, value in record.checksums.items())
     return S3Result(xml=xml.document("CopyObjectResult", [
         xml.el("LastModified", xml.iso8601(record.last_modified)), f"<ETag>&quot;{record.etag}&quot;</ETag>",
@@ -123,3 +125,11 @@ def delete_objects(svc, req) -> S3Result:
         else:
             parts.append(f"<Error>{xml.el('Key', key)}{xml.el('Code', err.code)}{xml.el('Message', err.message)}</Error>")
     return S3Result(xml=xml.document("DeleteResult", parts))
+
+
+def header_acl(svc, req) -> acls.AclRequest | None:
+    """x-amz-acl / x-amz-grant-* on a write, with grantees checked."""
+    request = acl_from_headers(req.headers)
+    if request is not None and request.grants is not None:
+        request = acls.AclRequest(grants=acls.resolve_grants(svc, request.grants))
+    return request

@@ -1,0 +1,39 @@
+"""ACL operations: GetBucketAcl, PutBucketAcl, GetObjectAcl, PutObjectAcl."""
+from __future__ import annotations
+
+from ...service import acl as acls
+from ...service import buckets, objects
+from ..acl import acl_from_request, policy_document
+from ..responses import S3Result
+from . import handles
+
+
+def _resolved(svc, req) -> acls.AclRequest:
+    request = acl_from_request(req)
+    if request.grants is not None:
+        request = acls.AclRequest(grants=acls.resolve_grants(svc, request.grants))
+    return request
+
+
+@handles("GetBucketAcl")
+def get_bucket_acl(svc, req) -> S3Result:
+    return S3Result(xml=policy_document(buckets.get_bucket_acl(svc, req.caller, req.bucket)))
+
+
+@handles("PutBucketAcl")
+def put_bucket_acl(svc, req) -> S3Result:
+    bucket = buckets.require_bucket(svc, req.bucket)
+    acl = _resolved(svc, req).build(bucket.owner_id, bucket.owner_display_name)
+    buckets.put_bucket_acl(svc, req.caller, req.bucket, acl)
+    return S3Result()
+
+
+@handles("GetObjectAcl")
+def get_object_acl(svc, req) -> S3Result:
+    return S3Result(xml=policy_document(objects.get_object_acl(svc, req.caller, req.bucket, req.key)))
+
+
+@handles("PutObjectAcl")
+def put_object_acl(svc, req) -> S3Result:
+    objects.put_object_acl(svc, req.caller, req.bucket, req.key, _resolved(svc, req))
+    return S3Result()
