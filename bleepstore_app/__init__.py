@@ -28,6 +28,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     from .s3.addressing import AddressingMiddleware
     from .s3.dispatch import AnythingConverter, AppState, blueprint, register_http_errors
     from .service import Services
+    from .recovery import start_reaper
     from .storage import make_storage
 
     settings = settings or load_settings(overrides=overrides)
@@ -45,4 +46,5 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     app.register_blueprint(blueprint)
     register_http_errors(app)
     app.wsgi_app = AddressingMiddleware(app.wsgi_app, settings.virtual_host_domains)
+    start_reaper(services)
     return app

@@ -47,6 +47,12 @@ DEFAULTS: dict[str, Any] = {
         "sqlite": {"path": "./data/metadata.db", "synchronous": "FULL"},
         "postgresql": {"url": "", "pool_size": 10, "max_overflow": 40},
     },
+    "multipart": {
+        # Unfinished uploads older than this are aborted and their parts deleted.
+        "upload_lifetime_seconds": 7 * 24 * 3600,
+        # How often each worker looks for expired uploads (0: only at start-up).
+        "reap_interval_seconds": 3600,
+    },
     "storage": {
         "backend": "local",
         # Objects up to this size live in the metadata database (one commit holds
@@ -92,6 +98,8 @@ class Settings:
     postgresql_url: str
     postgresql_pool_size: int
     postgresql_max_overflow: int
+    upload_lifetime_seconds: int
+    reap_interval_seconds: int
     storage_backend: str
     inline_max_size: int
     local_root_dir: str
@@ -286,6 +294,8 @@ def _validate(tree: dict) -> Settings:
         postgresql_url=pg_url,
         postgresql_pool_size=_int(tree, "metadata.postgresql.pool_size", 1),
         postgresql_max_overflow=_int(tree, "metadata.postgresql.max_overflow", 0),
+        upload_lifetime_seconds=_int(tree, "multipart.upload_lifetime_seconds", 0),
+        reap_interval_seconds=_int(tree, "multipart.reap_interval_seconds", 0),
         storage_backend=_str(tree, "storage.backend", BACKENDS),
         inline_max_size=_int(tree, "storage.inline_max_size", 0, 1024 * 1024),
         local_root_dir=_str(tree, "storage.local.root_dir"),

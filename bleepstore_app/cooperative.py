@@ -13,7 +13,7 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 
-def _gevent_active() -> bool:
+def gevent_active() -> bool:
     try:
         from gevent import monkey
     except ImportError:
@@ -23,7 +23,7 @@ def _gevent_active() -> bool:
 
 def offload(fn: Callable[..., T], *args) -> T:
     """Call ``fn(*args)`` without blocking the gevent hub."""
-    if _gevent_active():
+    if gevent_active():
         import gevent
         return gevent.get_hub().threadpool.apply(fn, args)
     return fn(*args)

@@ -74,6 +74,7 @@ BucketNotEmpty = _error("BucketNotEmpty", 409, "The bucket you tried to delete i
 OperationAborted = _error("OperationAborted", 409, "A conflicting conditional operation is currently in progress against this resource. Try again.")
 MissingContentLength = _error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
 PreconditionFailed = _error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold")
+InvalidPartNumber = _error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable")
 InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiable")
 
 # 5xx

@@ -6,8 +6,12 @@ when several servers start at once against one database and data directory:
 1. migrate the schema (under a lock), or refuse to start if it is behind;
 2. seed the configured credentials (upserts);
 3. remove temp files of writes that died with their process;
-4. remove blobs that no metadata row points at (orphans of a crash between the
+4. abort multipart uploads older than their lifetime;
+5. remove blobs that no metadata row points at (orphans of a crash between the
    blob's rename and the metadata commit, or between a delete's commit and unlink).
+
+Expired uploads are also reaped periodically by every worker (``start_reaper``):
+the state lives in the database, so there is no in-memory queue to lose.
 """
 from __future__ import annotations
 
@@ -21,9 +25,12 @@ from alembic.script import ScriptDirectory
 
 from . import MIGRATIONS_DIR
 from .config import Settings
+from .cooperative import gevent_active
 from .metadata.engine import Database, make_engine
 from .metadata.records import CredentialRecord
 from .metadata.store import MetadataStore
+from .service import Services
+from .service.multipart import reap_expired_uploads
 from .storage import make_storage
 
 log = logging.getLogger("bleepstore.recovery")
@@ -73,10 +80,30 @@ def recover(settings: Settings, orphan_min_age: float = ORPHAN_MIN_AGE_SECONDS) 
                               for c in settings.credentials)
         storage = make_storage(settings)
         storage.recover()
+        services = Services(settings=settings, meta=meta, storage=storage)
+        reaped = reap_expired_uploads(services, settings.upload_lifetime_seconds)
         removed = sweep_orphans(meta, storage, orphan_min_age)
     finally:
         db.dispose()
-    log.info("recovery done in %.2fs (%d orphan blobs removed)", time.monotonic() - started, removed)
+    log.info("recovery done in %.2fs (%d expired uploads reaped, %d orphan blobs removed)",
+             time.monotonic() - started, reaped, removed)
+
+
+def start_reaper(services) -> None:
+    """In a gevent worker: reap expired multipart uploads every interval."""
+    interval = services.settings.reap_interval_seconds
+    if interval <= 0 or not gevent_active():
+        return
+    import gevent
+
+    def loop() -> None:
+        while True:
+            gevent.sleep(interval)
+            try:
+                reap_expired_uploads(services, services.settings.upload_lifetime_seconds)
+            except Exception:  # noqa: BLE001 - logged; the next round tries again
+                log.exception("reaping expired multipart uploads failed")
+    gevent.spawn(loop)
 
 
 def sweep_orphans(meta: MetadataStore, storage, min_age: float) -> int:

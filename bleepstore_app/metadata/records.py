@@ -20,6 +20,19 @@ def loads(text: str | None, default=None):
     return json.loads(text) if text else ({} if default is None else default)
 
 
+class MissingBucket(Exception):
+    """The bucket a write referred to no longer exists."""
+
+
+class ConditionFailed(Exception):
+    """A conditional write's expectation did not hold: ``reason`` is "exists"
+    (If-None-Match: *), "missing" or "etag" (If-Match)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class CredentialRecord:
     access_key: str
@@ -55,7 +68,7 @@ class ObjectRecord:
     user_metadata: dict = field(default_factory=dict)
     checksums: dict = field(default_factory=dict)
     acl: str | None = None
-    parts: list | None = None
+    parts_count: int | None = None
 
     def to_row(self) -> dict:
         return {
@@ -65,7 +78,7 @@ class ObjectRecord:
             "user_metadata": dumps(self.user_metadata), "checksums": dumps(self.checksums),
             "owner_id": self.owner_id, "owner_display_name": self.owner_display_name,
             "acl": self.acl, "data_location": self.data_location, "data_inline": self.data_inline,
-            "parts": dumps(self.parts),
+            "parts_count": self.parts_count,
         }
 
 

@@ -13,21 +13,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from . import tables as t
 from .engine import Cursor, Database, Prepared
-from .records import BucketRecord, CredentialRecord, ListedObject, ObjectRecord, now_us, loads
+from .multipart import MultipartQueries, NoUpload
+from .records import (BucketRecord, ConditionFailed, CredentialRecord, ListedObject, MissingBucket, ObjectRecord,
+                      loads, now_us)
 
 
-class MissingBucket(Exception):
-    """The bucket a write referred to no longer exists."""
-
-
-class ConditionFailed(Exception):
-    """A conditional write's expectation did not hold: ``reason`` is "exists"
-    (If-None-Match: *), "missing" or "etag" (If-Match)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
+__all__ = ["MetadataStore", "MissingBucket", "ConditionFailed", "NoUpload"]
 
 def _dialect_insert(dialect: str, table):
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
@@ -86,6 +77,14 @@ Q_UPDATE_OBJECT = Prepared(update(t.objects).where(o.bucket == bindparam("b_buck
 Q_DELETE_OBJECT = Prepared(delete(t.objects).where(_WHERE_KEY))
 Q_INSERT_INLINE = Prepared(insert(t.inline_data).values(id=bindparam("id"), data=bindparam("data")))
 Q_DELETE_INLINE = Prepared(delete(t.inline_data).where(inl.id == bindparam("id")))
+op_ = t.object_parts.c
+_WHERE_OBJECT_PARTS = and_(op_.bucket == bindparam("bucket"), op_.key == bindparam("key"))
+Q_OBJECT_PARTS = Prepared(select(op_.part_number, op_.offset, op_.size, op_.etag, op_.checksums, op_.data_location)
+                          .where(_WHERE_OBJECT_PARTS).order_by(op_.part_number))
+Q_OBJECT_PART_LOCATIONS = Prepared(select(op_.data_location).where(_WHERE_OBJECT_PARTS))
+Q_DELETE_OBJECT_PARTS = Prepared(delete(t.object_parts).where(_WHERE_OBJECT_PARTS))
+Q_INSERT_OBJECT_PART = Prepared(insert(t.object_parts).values(
+    {c.name: bindparam(c.name) for c in t.object_parts.c}))
 Q_COUNT_OBJECTS = Prepared(select(func.count()).select_from(t.objects).where(o.bucket == bindparam("bucket")))
 
 _LIST_BASE = select(*_LISTING_COLUMNS).order_by(o.key).limit(bindparam("limit"))
@@ -99,6 +98,20 @@ _LIST_QUERIES = {
 
 
 
+def _release(cur: Cursor, bucket: str, key: str, old: tuple) -> list[str]:
+    """Drop what a replaced or deleted version owns besides its row (inline bytes,
+    part rows); return the blob locations to delete after the commit."""
+    location, inline = old[0], old[1]
+    if inline:
+        cur.run(Q_DELETE_INLINE, id=location)
+        return []
+    if location == t.MULTIPART_LOCATION:
+        released = [r[0] for r in cur.all(Q_OBJECT_PART_LOCATIONS, bucket=bucket, key=key)]
+        cur.run(Q_DELETE_OBJECT_PARTS, bucket=bucket, key=key)
+        return released
+    return [location]
+
+
 def _object_record(row) -> ObjectRecord:
     m = dict(zip(_OBJECT_NAMES, row))
     return ObjectRecord(
@@ -106,11 +119,11 @@ def _object_record(row) -> ObjectRecord:
         owner_id=m["owner_id"], owner_display_name=m["owner_display_name"], data_location=m["data_location"],
         data_inline=bool(m["data_inline"]), storage_class=m["storage_class"], content_type=m["content_type"],
         content_headers=loads(m["content_headers"]), user_metadata=loads(m["user_metadata"]),
-        checksums=loads(m["checksums"]), acl=m["acl"], parts=loads(m["parts"], default=[]) or None,
+        checksums=loads(m["checksums"]), acl=m["acl"], parts_count=m["parts_count"],
     )
 
 
-class MetadataStore:
+class MetadataStore(MultipartQueries):
     """Everything the service layer asks of the metadata database."""
 
     def __init__(self, db: Database) -> None:
@@ -193,52 +206,57 @@ class MetadataStore:
         return _object_record(row[:-1]), (bytes(data) if data is not None else None)
 
     def put_object(self, record: ObjectRecord, inline: bytes | None = None, *,
-                   if_none_match: bool = False, if_match: str | None = None) -> str | None:
-        """Insert or replace an object row (and its inline bytes) in one transaction.
+                   if_none_match: bool = False, if_match: str | None = None,
+                   parts: list[dict] | None = None) -> list[str]:
+        """Insert or replace an object row (and its inline bytes, or its part rows)
+        in one transaction.
 
-        Returns the storage location the replaced version pointed at, for the caller
-        to delete after this commit; None when there is nothing to delete.
-        ``if_none_match`` (create only) and ``if_match`` (replace only that ETag) are
-        checked under the row lock, so they hold even against concurrent writers.
-        Raises MissingBucket when the bucket vanished meanwhile, ConditionFailed.
+        Returns the storage locations the replaced version used, for the caller to
+        delete after this commit. ``if_none_match`` (create only) and ``if_match``
+        (replace only that ETag) are checked under the row lock, so they hold even
+        against concurrent writers. Raises MissingBucket, ConditionFailed.
         """
-        row = record.to_row()
-
-        def work(cur: Cursor) -> str | None:
-            if inline is not None:
-                cur.run(Q_INSERT_INLINE, id=record.data_location, data=inline)
-            while True:
-                old = cur.one(Q_OBJECT_LOCATION, bucket=record.bucket, key=record.key)
-                if if_none_match and old is not None:
-                    raise ConditionFailed("exists")
-                if if_match is not None and (old is None or old[2] != if_match):
-                    raise ConditionFailed("missing" if old is None else "etag")
-                if old is not None:
-                    cur.run(Q_UPDATE_OBJECT, b_bucket=record.bucket, b_key=record.key, **row)
-                    if old[1]:
-                        cur.run(Q_DELETE_INLINE, id=old[0])
-                        return None
-                    return old[0]
-                if cur.run(Q_INSERT_OBJECT_IF_ABSENT, **row) == 1:
-                    return None
-                # Another writer inserted the key after our read: lock its row and replace it.
-
         try:
-            return self.db.write(work)
+            return self.db.write(lambda cur: self.write_object(cur, record, inline, if_none_match=if_none_match,
+                                                               if_match=if_match, parts=parts))
         except self.db.IntegrityError:
             raise MissingBucket(record.bucket) from None
 
-    def delete_object(self, bucket: str, key: str) -> tuple[bool, str | None]:
-        """Delete an object row. Returns (existed, storage location to delete after commit)."""
-        def work(cur: Cursor) -> tuple[bool, str | None]:
+    @staticmethod
+    def write_object(cur: Cursor, record: ObjectRecord, inline: bytes | None = None, *,
+                     if_none_match: bool = False, if_match: str | None = None,
+                     parts: list[dict] | None = None) -> list[str]:
+        """put_object's statements, for use inside a larger transaction."""
+        row = record.to_row()
+        if inline is not None:
+            cur.run(Q_INSERT_INLINE, id=record.data_location, data=inline)
+        while True:
+            old = cur.one(Q_OBJECT_LOCATION, bucket=record.bucket, key=record.key)
+            if if_none_match and old is not None:
+                raise ConditionFailed("exists")
+            if if_match is not None and (old is None or old[2] != if_match):
+                raise ConditionFailed("missing" if old is None else "etag")
+            if old is not None:
+                replaced = _release(cur, record.bucket, record.key, old)
+                cur.run(Q_UPDATE_OBJECT, b_bucket=record.bucket, b_key=record.key, **row)
+                break
+            if cur.run(Q_INSERT_OBJECT_IF_ABSENT, **row) == 1:
+                replaced = []
+                break
+            # Another writer inserted the key after our read: lock its row and replace it.
+        for part in parts or ():
+            cur.run(Q_INSERT_OBJECT_PART, bucket=record.bucket, key=record.key, **part)
+        return replaced
+
+    def delete_object(self, bucket: str, key: str) -> tuple[bool, list[str]]:
+        """Delete an object row. Returns (existed, storage locations to delete after commit)."""
+        def work(cur: Cursor) -> tuple[bool, list[str]]:
             old = cur.one(Q_OBJECT_LOCATION, bucket=bucket, key=key)
             if old is None:
-                return False, None
+                return False, []
+            released = _release(cur, bucket, key, old)
             cur.run(Q_DELETE_OBJECT, bucket=bucket, key=key)
-            if old[1]:
-                cur.run(Q_DELETE_INLINE, id=old[0])
-                return True, None
-            return True, old[0]
+            return True, released
         return self.db.write(work)
 
     def delete_objects(self, bucket: str, keys: list[str]) -> list[str]:
@@ -248,15 +266,15 @@ class MetadataStore:
             locations = []
             for key in keys:
                 old = cur.one(Q_OBJECT_LOCATION, bucket=bucket, key=key)
-                if old is None:
-                    continue
-                cur.run(Q_DELETE_OBJECT, bucket=bucket, key=key)
-                if old[1]:
-                    cur.run(Q_DELETE_INLINE, id=old[0])
-                else:
-                    locations.append(old[0])
+                if old is not None:
+                    locations += _release(cur, bucket, key, old)
+                    cur.run(Q_DELETE_OBJECT, bucket=bucket, key=key)
             return locations
         return self.db.write(work)
+
+    def get_object_parts(self, bucket: str, key: str) -> list[tuple]:
+        """(part_number, offset, size, etag, checksums, data_location) of a multipart object."""
+        return self.db.read(lambda cur: cur.all(Q_OBJECT_PARTS, bucket=bucket, key=key))
 
     def list_objects(self, bucket: str, start: str, inclusive: bool, high: str | None,
                      limit: int) -> list[ListedObject]:
@@ -276,6 +294,7 @@ class MetadataStore:
     def locations_in_use(self, candidates: list[str]) -> set[str]:
         """Which of these storage locations some object or part row points at."""
         with self.db.engine.connect() as conn:  # not a hot path: plain SQLAlchemy
-            used = {r[0] for r in conn.execute(select(o.data_location).where(o.data_location.in_(candidates)))}
-            used |= {r[0] for r in conn.execute(select(pt.data_location).where(pt.data_location.in_(candidates)))}
+            used = set()
+            for column in (o.data_location, pt.data_location, op_.data_location):
+                used |= {r[0] for r in conn.execute(select(column).where(column.in_(candidates)))}
         return used

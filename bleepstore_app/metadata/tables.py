@@ -9,7 +9,7 @@ epoch (UTC): cheap to compare and to read back in bulk on every engine.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, ForeignKey, Index, Integer, LargeBinary,
+    BigInteger, Boolean, Column, ForeignKey, ForeignKeyConstraint, Index, Integer, LargeBinary,
     MetaData, String, Table, Text,
 )
 from sqlalchemy.dialects import postgresql
@@ -70,12 +70,13 @@ objects = Table(
     Column("owner_id", String(128), nullable=False),
     Column("owner_display_name", String(256), nullable=False),
     Column("acl", Text, nullable=True),
-    # Where the bytes are: a storage-backend location (a unique name per write), or
-    # the id of a row in ``inline_data`` when the object is stored inline.
+    # Where the bytes are: a storage-backend location (a unique name per write), the
+    # id of a row in ``inline_data`` when the object is stored inline, or
+    # MULTIPART_LOCATION when its bytes are the blobs listed in ``object_parts``.
     Column("data_location", String(256), nullable=False),
     Column("data_inline", Boolean, nullable=False, default=False),
-    # JSON text: part sizes/etags of a multipart object (for partNumber reads).
-    Column("parts", Text, nullable=True),
+    # Number of parts of an object made by CompleteMultipartUpload (else NULL).
+    Column("parts_count", Integer, nullable=True),
     Index("ix_objects_data_location", "data_location"),
     sqlite_with_rowid=False,
 )
@@ -85,6 +86,25 @@ inline_data = Table(
     "inline_data", metadata,
     Column("id", String(64), primary_key=True),
     Column("data", LargeBinary, nullable=False),
+)
+
+MULTIPART_LOCATION = "multipart"
+
+# The parts of a completed multipart object, each its own blob, in order: the
+# object's bytes are these blobs back to back (completion copies nothing).
+object_parts = Table(
+    "object_parts", metadata,
+    Column("bucket", ByteOrderString(63), primary_key=True),
+    Column("key", ByteOrderString(1024), primary_key=True),
+    Column("part_number", Integer, primary_key=True),
+    Column("offset", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("etag", String(80), nullable=False),
+    Column("checksums", Text, nullable=True),
+    Column("data_location", String(256), nullable=False),
+    ForeignKeyConstraint(["bucket", "key"], ["objects.bucket", "objects.key"], ondelete="CASCADE"),
+    Index("ix_object_parts_data_location", "data_location"),
+    sqlite_with_rowid=False,
 )
 
 multipart_uploads = Table(
@@ -102,10 +122,11 @@ multipart_uploads = Table(
     Column("acl", Text, nullable=True),
     Column("checksum_algorithm", String(16), nullable=True),
     Column("checksum_type", String(16), nullable=True),
-    # "completing" while CompleteMultipartUpload runs; the final ETag once done, so a
-    # retried Complete answers the same.
+    # "open", then "completed" with the final ETag and checksum kept, so a retried
+    # CompleteMultipartUpload answers the same (the row is reaped later).
     Column("state", String(16), nullable=False, default="open"),
     Column("completed_etag", String(80), nullable=True),
+    Column("completed_checksum", String(128), nullable=True),
     Index("ix_multipart_uploads_bucket_key", "bucket", "key", "upload_id"),
     Index("ix_multipart_uploads_initiated_at", "initiated_at"),
 )

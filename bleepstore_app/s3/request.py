@@ -52,10 +52,11 @@ class S3Request:
             raise errors.InvalidArgument("Content-Length is negative")
         return length
 
-    def body(self, required_length: bool = True) -> VerifyingReader:
-        """The request body as a reader that verifies itself as it is consumed."""
+    def body(self, required_length: bool = True, also_compute: str | None = None) -> VerifyingReader:
+        """The request body as a reader that verifies itself as it is consumed
+        (``also_compute``: a checksum algorithm to compute even if not sent)."""
         if self._body is None:
-            self._body = _body_reader(self, required_length)
+            self._body = _body_reader(self, required_length, also_compute)
         return self._body
 
     def small_body(self) -> bytes:
@@ -161,10 +162,12 @@ def authenticate(req: S3Request, credentials: CredentialCache, region: str) -> N
     req.caller = Caller(record.access_key, record.owner_id, record.display_name)
 
 
-def _body_reader(req: S3Request, required_length: bool) -> VerifyingReader:
+def _body_reader(req: S3Request, required_length: bool, also_compute: str | None) -> VerifyingReader:
     payload_hash = (req.signed.payload_hash if req.signed
                     else req.headers.get("x-amz-content-sha256", sigv4.UNSIGNED_PAYLOAD))
     expected = _declared_checksums(req)
+    if also_compute:
+        expected.setdefault(also_compute, None)
     source = req.environ["wsgi.input"]
     if payload_hash in sigv4.STREAMING_MODES:
         if req.signed is None and payload_hash != "STREAMING-UNSIGNED-PAYLOAD-TRAILER":

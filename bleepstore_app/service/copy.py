@@ -11,7 +11,8 @@ from . import acl as acls
 from .buckets import require_bucket, require_bucket_permission
 from .conditions import Conditions, check_read
 from .names import check_key
-from .objects import STORAGE_CLASSES, ObjectAttributes, check_read_access, missing_object_error, commit_object
+from .objects import (STORAGE_CLASSES, ObjectAttributes, check_read_access, commit_object, delete_blobs,
+                      missing_object_error)
 
 
 def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: str, bucket: str,
@@ -58,7 +59,7 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
             data_location=location, data_inline=inline is not None,
             storage_class=storage_class or chosen.storage_class, content_type=chosen.content_type,
             content_headers=chosen.content_headers, user_metadata=chosen.user_metadata,
-            checksums=dict(source.checksums), parts=source.parts,
+            checksums=dict(source.checksums),
         )
         commit_object(svc, record, inline)
         return record
@@ -79,9 +80,6 @@ def delete_objects(svc: Services, caller: Caller | None, bucket: str,
             continue
         valid.append(key)
         results.append((key, None))
-    for location in svc.meta.delete_objects(bucket, valid) if valid else []:
-        try:
-            svc.storage.delete(location)
-        except Exception:  # noqa: BLE001 - the orphan sweep removes it later
-            pass
+    if valid:
+        delete_blobs(svc, svc.meta.delete_objects(bucket, valid))
     return results

@@ -14,7 +14,8 @@ from typing import Iterator
 
 from .. import errors
 from ..metadata.records import ObjectRecord, now_us
-from ..metadata.store import ConditionFailed, MissingBucket
+from ..metadata.records import ConditionFailed, MissingBucket
+from ..metadata.tables import MULTIPART_LOCATION
 from ..storage.base import BlobNotFound, BlobReader
 from . import Caller, Services
 from . import acl as acls
@@ -53,10 +54,52 @@ class InlineBlob(BlobReader):
         pass
 
 
+class PartsBlob(BlobReader):
+    """The bytes of a multipart object: its part blobs back to back.
+
+    The first parts are opened at once (so a concurrent overwrite cannot pull them
+    away); parts beyond EAGER_PARTS are opened as the stream reaches them.
+    """
+
+    EAGER_PARTS = 64
+
+    def __init__(self, storage, parts: list[tuple]) -> None:
+        self._storage = storage
+        # (offset, size, location, opened reader or None)
+        self._parts = [[p[1], p[2], p[5], None] for p in parts]
+        self.size = sum(p[2] for p in parts)
+        try:
+            for part in self._parts[: self.EAGER_PARTS]:
+                part[3] = storage.open(part[2])
+        except BaseException:
+            self.close()
+            raise
+
+    def iter_range(self, start: int, end: int) -> Iterator[bytes]:
+        try:
+            for part in self._parts:
+                offset, size, location, reader = part
+                if offset + size <= start or offset >= end:
+                    continue
+                if reader is None:
+                    reader = part[3] = self._storage.open(location)
+                yield from reader.iter_range(max(start - offset, 0), min(end - offset, size))
+                part[3] = None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for part in self._parts:
+            if part[3] is not None:
+                part[3].close()
+                part[3] = None
+
+
 @dataclass
 class ObjectRead:
     record: ObjectRecord
     blob: BlobReader | None  # None for HEAD
+    parts: list[tuple] | None = None  # (part_number, offset, size, etag, checksums, location)
 
 
 def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body, length: int,
@@ -114,20 +157,21 @@ def commit_object(svc: Services, record: ObjectRecord, inline: bytes | None, *,
     except BaseException:
         _discard(svc, record)
         raise
-    if replaced:
-        _delete_blob(svc, replaced)
+    delete_blobs(svc, replaced)
 
 
 def _discard(svc: Services, record: ObjectRecord) -> None:
     if not record.data_inline:
-        _delete_blob(svc, record.data_location)
+        delete_blobs(svc, [record.data_location])
 
 
-def _delete_blob(svc: Services, location: str) -> None:
-    try:
-        svc.storage.delete(location)
-    except Exception:  # the orphan sweep will get it
-        log.exception("could not delete blob %s; the orphan sweep will remove it", location)
+def delete_blobs(svc: Services, locations: list[str]) -> None:
+    """Delete blobs no row points at any more (after the commit that dropped them)."""
+    for location in locations:
+        try:
+            svc.storage.delete(location)
+        except Exception:  # the orphan sweep will get it
+            log.exception("could not delete blob %s; the orphan sweep will remove it", location)
 
 
 def head_object(svc: Services, caller: Caller | None, bucket: str, key: str,
@@ -156,6 +200,14 @@ def get_object(svc: Services, caller: Caller | None, bucket: str, key: str,
         if record.data_inline:
             if inline is not None:
                 return ObjectRead(record, InlineBlob(inline))
+        elif record.data_location == MULTIPART_LOCATION:
+            parts = svc.meta.get_object_parts(bucket, key)
+            if len(parts) == record.parts_count:
+                try:
+                    return ObjectRead(record, PartsBlob(svc.storage, parts), parts)
+                except BlobNotFound:
+                    pass
+            continue  # replaced meanwhile: read again
         else:
             try:
                 return ObjectRead(record, svc.storage.open(record.data_location))
@@ -174,9 +226,8 @@ def delete_object(svc: Services, caller: Caller | None, bucket: str, key: str) -
     """DeleteObject: 204 whether or not the key existed."""
     check_key(key)
     require_bucket_permission(require_bucket(svc, bucket), caller, acls.WRITE)
-    _existed, location = svc.meta.delete_object(bucket, key)
-    if location:
-        _delete_blob(svc, location)
+    _existed, locations = svc.meta.delete_object(bucket, key)
+    delete_blobs(svc, locations)
 
 
 def check_read_access(svc: Services, caller: Caller | None, record: ObjectRecord) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:51:22.836660
+Create Date: 2026-11-25 19:18:59.727422
 """
 from alembic import op
 import sqlalchemy as sa
@@ -55,6 +55,7 @@ def upgrade():
     sa.Column('checksum_type', sa.String(length=16), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('completed_etag', sa.String(length=80), nullable=True),
+    sa.Column('completed_checksum', sa.String(length=128), nullable=True),
     sa.ForeignKeyConstraint(['bucket'], ['buckets.name'], name=op.f('fk_multipart_uploads_bucket_buckets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('upload_id', name=op.f('pk_multipart_uploads'))
     )
@@ -78,7 +79,7 @@ def upgrade():
     sa.Column('acl', sa.Text(), nullable=True),
     sa.Column('data_location', sa.String(length=256), nullable=False),
     sa.Column('data_inline', sa.Boolean(), nullable=False),
-    sa.Column('parts', sa.Text(), nullable=True),
+    sa.Column('parts_count', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['bucket'], ['buckets.name'], name=op.f('fk_objects_bucket_buckets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('bucket', 'key', name=op.f('pk_objects')),
     sqlite_with_rowid=False
@@ -101,9 +102,29 @@ def upgrade():
     with op.batch_alter_table('multipart_parts', schema=None) as batch_op:
         batch_op.create_index('ix_multipart_parts_data_location', ['data_location'], unique=False)
 
+    op.create_table('object_parts',
+    sa.Column('bucket', sa.String(length=63).with_variant(sa.VARCHAR(length=63, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('key', sa.String(length=1024).with_variant(sa.VARCHAR(length=1024, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('part_number', sa.Integer(), nullable=False),
+    sa.Column('offset', sa.BigInteger(), nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('etag', sa.String(length=80), nullable=False),
+    sa.Column('checksums', sa.Text(), nullable=True),
+    sa.Column('data_location', sa.String(length=256), nullable=False),
+    sa.ForeignKeyConstraint(['bucket', 'key'], ['objects.bucket', 'objects.key'], name=op.f('fk_object_parts_bucket_objects'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('bucket', 'key', 'part_number', name=op.f('pk_object_parts')),
+    sqlite_with_rowid=False
+    )
+    with op.batch_alter_table('object_parts', schema=None) as batch_op:
+        batch_op.create_index('ix_object_parts_data_location', ['data_location'], unique=False)
+
 
 
 def downgrade():
+    with op.batch_alter_table('object_parts', schema=None) as batch_op:
+        batch_op.drop_index('ix_object_parts_data_location')
+
+    op.drop_table('object_parts')
     with op.batch_alter_table('multipart_parts', schema=None) as batch_op:
         batch_op.drop_index('ix_multipart_parts_data_location')
 

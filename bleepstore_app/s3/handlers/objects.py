@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ... import errors
-from ...service import copy, objects
+from ...service import copy, multipart, objects
 from ...service.conditions import NotModified
 from .. import headers as h
 from .. import xml
@@ -34,16 +34,14 @@ def get_object(svc, req) -> S3Result:
         return _not_modified(nm)
     record, blob = read.record, read.blob
     try:
-        span = h.parse_range(req.headers.get("Range"), record.size)
+        span, out = _span_and_headers(req, record, read.parts)
     except errors.S3Error:
         blob.close()
         raise
-    out = h.object_headers(record, _checksum_mode(req) and span is None)
     out.update(overrides)
     if span is None:
         return S3Result(headers=out, stream=blob.iter_range(0, record.size), length=record.size)
     start, end = span
-    out["Content-Range"] = f"bytes {start}-{end - 1}/{record.size}"
     return S3Result(status=206, headers=out, stream=blob.iter_range(start, end), length=end - start)
 
 
@@ -53,14 +51,39 @@ def head_object(svc, req) -> S3Result:
         record = objects.head_object(svc, req.caller, req.bucket, req.key, h.conditions(req.headers))
     except NotModified as nm:
         return _not_modified(nm)
-    span = h.parse_range(req.headers.get("Range"), record.size)
-    out = h.object_headers(record, _checksum_mode(req) and span is None)
+    parts = svc.meta.get_object_parts(req.bucket, req.key) if "partNumber" in req.query and record.parts_count else None
+    span, out = _span_and_headers(req, record, parts)
     out.update(h.response_overrides(req.query, anonymous=req.caller is None))
     if span is None:
         return S3Result(headers=out, length=record.size)
-    start, end = span
-    out["Content-Range"] = f"bytes {start}-{end - 1}/{record.size}"
-    return S3Result(status=206, headers=out, length=end - start)
+    return S3Result(status=206, headers=out, length=span[1] - span[0])
+
+
+def _span_and_headers(req, record, parts) -> tuple[tuple[int, int] | None, dict]:
+    """The byte span to send (Range, or partNumber=N of a multipart object) and
+    the object's response headers for it."""
+    number = req.query.get("partNumber")
+    if number is not None:
+        if "Range" in req.headers:
+            raise errors.InvalidRequest("Cannot specify both Range header and partNumber query parameter")
+        n = multipart.parse_part_number(number)
+        count = record.parts_count or 1
+        if n > count:
+            raise errors.InvalidPartNumber(PartNumberRequested=n, ActualPartCount=count)
+        out = h.object_headers(record, False)
+        if record.parts_count:
+            out["x-amz-mp-parts-count"] = str(record.parts_count)
+            _, offset, size = parts[n - 1][:3]
+            span = (offset, offset + size)
+        else:
+            span = (0, record.size)
+        out["Content-Range"] = f"bytes {span[0]}-{max(span[1] - 1, 0)}/{record.size}"
+        return span, out
+    span = h.parse_range(req.headers.get("Range"), record.size)
+    out = h.object_headers(record, _checksum_mode(req) and span is None)
+    if span is not None:
+        out["Content-Range"] = f"bytes {span[0]}-{span[1] - 1}/{record.size}"
+    return span, out
 
 
 @handles("DeleteObject")

@@ -1,0 +1,329 @@
+"""Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
+CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
+
+Each part is its own blob. Completion copies no data: in one metadata
+transaction the object row is written with its ordered part blobs (object_parts),
+so each byte is written once, when its part is uploaded, and ``kill -9`` at any
+moment leaves either the still-completable upload or the finished object.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from awscrt import checksums as crt
+
+from .. import errors
+from ..auth.payload import new_checksum
+from ..metadata.multipart import NoUpload, PartRecord, UploadRecord
+from ..metadata.records import MissingBucket, ObjectRecord, now_us
+from ..metadata.tables import MULTIPART_LOCATION
+from . import Caller, Services
+from . import acl as acls
+from .buckets import require_bucket, require_bucket_permission
+from .names import check_key
+from .objects import STORAGE_CLASSES, ObjectAttributes, delete_blobs
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_NUMBER = 10_000
+MAX_PART_SIZE = 5 * 1024 ** 3
+CHECKSUM_TYPES = ("COMPOSITE", "FULL_OBJECT")
+_CRC_COMBINE = {"CRC32": (crt.combine_crc32, 4), "CRC32C": (crt.combine_crc32c, 4),
+                "CRC64NVME": (crt.combine_crc64nvme, 8)}
+
+
+def _no_such_upload(upload_id: str) -> errors.S3Error:
+    return errors.NoSuchUpload(UploadId=upload_id)
+
+
+def create_multipart_upload(svc: Services, caller: Caller | None, bucket: str, key: str, attrs: ObjectAttributes,
+                            acl: acls.AclRequest | None, checksum_algorithm: str | None,
+                            checksum_type: str | None) -> UploadRecord:
+    """CreateMultipartUpload: what the final object will carry is fixed now."""
+    check_key(key)
+    if attrs.storage_class not in STORAGE_CLASSES:
+        raise errors.InvalidStorageClass(StorageClassRequested=attrs.storage_class)
+    target = require_bucket(svc, bucket)
+    require_bucket_permission(target, caller, acls.WRITE)
+    owner = caller or acls.ANONYMOUS
+    if checksum_type is not None:
+        checksum_type = checksum_type.upper()
+        if checksum_type not in CHECKSUM_TYPES or checksum_algorithm is None:
+            raise errors.InvalidRequest("The x-amz-checksum-type header needs a valid x-amz-checksum-algorithm.")
+        if checksum_type == "FULL_OBJECT" and checksum_algorithm not in _CRC_COMBINE:
+            raise errors.InvalidRequest(f"The FULL_OBJECT checksum type is not supported for {checksum_algorithm}.")
+    elif checksum_algorithm is not None:
+        checksum_type = "FULL_OBJECT" if checksum_algorithm == "CRC64NVME" else "COMPOSITE"
+    object_acl = acl.build(owner.owner_id, owner.display_name, (target.owner_id, target.owner_display_name)) if acl else None
+    upload = UploadRecord(
+        upload_id=uuid.uuid4().hex + uuid.uuid4().hex[:8], bucket=bucket, key=key, initiated_at=now_us(),
+        owner_id=owner.owner_id, owner_display_name=owner.display_name, storage_class=attrs.storage_class,
+        content_type=attrs.content_type, content_headers=attrs.content_headers, user_metadata=attrs.user_metadata,
+        acl=object_acl.to_json() if object_acl else None, checksum_algorithm=checksum_algorithm,
+        checksum_type=checksum_type, state="open", completed_etag=None, completed_checksum=None)
+    try:
+        svc.meta.create_upload(upload)
+    except MissingBucket:
+        raise errors.NoSuchBucket(BucketName=bucket) from None
+    return upload
+
+
+def open_upload(svc: Services, caller: Caller | None, bucket: str, key: str, upload_id: str) -> UploadRecord:
+    """The upload, checked to exist, be open, and be writable by the caller."""
+    require_bucket_permission(require_bucket(svc, bucket), caller, acls.WRITE)
+    upload = svc.meta.get_upload(upload_id, bucket, key)
+    if upload is None or upload.state != "open":
+        raise _no_such_upload(upload_id)
+    return upload
+
+
+def parse_part_number(value: str | None) -> int:
+    try:
+        number = int(value or "")
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_PART_NUMBER:
+        raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, inclusive",
+                                     ArgumentName="partNumber", ArgumentValue=value)
+    return number
+
+
+def upload_part(svc: Services, caller: Caller | None, upload: UploadRecord, part_number: int,
+                body, length: int) -> PartRecord:
+    """UploadPart: ``body`` is a VerifyingReader (hashes, checksums, signatures)."""
+    if length > MAX_PART_SIZE:
+        raise errors.EntityTooLarge(ProposedSize=length, MaxSizeAllowed=MAX_PART_SIZE)
+    blob = svc.storage.put(body)
+    return _record_part(svc, upload, PartRecord(part_number, blob.size, body.md5_hex, now_us(),
+                                                dict(body.checksums), blob.location))
+
+
+def upload_part_copy(svc: Services, caller: Caller | None, upload: UploadRecord, part_number: int,
+                     source: ObjectRecord, blob, span: tuple[int, int] | None) -> PartRecord:
+    """UploadPartCopy: a part made of (a range of) an existing object's bytes,
+    streamed inside the server; ``blob`` is the source opened for reading."""
+    start, end = span if span is not None else (0, source.size)
+    reader = _HashingStream(blob.iter_range(start, end))
+    stored = svc.storage.put(reader)
+    return _record_part(svc, upload, PartRecord(part_number, stored.size, reader.md5.hexdigest(), now_us(),
+                                                {}, stored.location))
+
+
+def _record_part(svc: Services, upload: UploadRecord, part: PartRecord) -> PartRecord:
+    try:
+        replaced = svc.meta.put_part(upload.upload_id, upload.bucket, upload.key, part)
+    except NoUpload:  # aborted or completed while the part streamed in
+        delete_blobs(svc, [part.data_location])
+        raise _no_such_upload(upload.upload_id) from None
+    except BaseException:
+        delete_blobs(svc, [part.data_location])
+        raise
+    delete_blobs(svc, [replaced] if replaced else [])
+    return part
+
+
+@dataclass
+class RequestedPart:
+    part_number: int
+    etag: str
+    checksums: dict = field(default_factory=dict)
+
+
+@dataclass
+class Completed:
+    bucket: str
+    key: str
+    etag: str
+    checksum_algorithm: str | None
+    checksum: str | None
+    checksum_type: str | None
+
+
+def complete_multipart_upload(svc: Services, caller: Caller | None, bucket: str, key: str, upload_id: str,
+                              requested: list[RequestedPart]) -> Completed:
+    """CompleteMultipartUpload, by S3's rules: parts ascending (InvalidPartOrder),
+    each uploaded with that ETag (InvalidPart), all but the last >= 5 MiB
+    (EntityTooSmall). A retry after success answers the same result."""
+    require_bucket_permission(require_bucket(svc, bucket), caller, acls.WRITE)
+    if not requested:
+        raise errors.MalformedXML("The XML you provided was not well-formed or did not validate against our "
+                                  "published schema")
+    numbers = [p.part_number for p in requested]
+    if any(b <= a for a, b in zip(numbers, numbers[1:])):
+        raise errors.InvalidPartOrder(UploadId=upload_id)
+
+    def assemble(upload: UploadRecord, parts: list[PartRecord]):
+        by_number = {p.part_number: p for p in parts}
+        chosen = []
+        for want in requested:
+            have = by_number.get(want.part_number)
+            if have is None or have.etag != want.etag.strip().strip('"'):
+                raise errors.InvalidPart(UploadId=upload_id, PartNumber=want.part_number, ETag=want.etag)
+            for alg, value in want.checksums.items():
+                if have.checksums.get(alg) not in (None, value):
+                    raise errors.InvalidPart(UploadId=upload_id, PartNumber=want.part_number, ETag=want.etag)
+            chosen.append(have)
+        for part in chosen[:-1]:
+            if part.size < MIN_PART_SIZE:
+                raise errors.EntityTooSmall(ProposedSize=part.size, MinSizeAllowed=MIN_PART_SIZE,
+                                            PartNumber=part.part_number, ETag=part.etag)
+        etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen)).hexdigest() + f"-{len(chosen)}"
+        checksums = _combined_checksum(upload, chosen)
+        rows, offset = [], 0
+        for part in chosen:
+            rows.append({"part_number": part.part_number, "offset": offset, "size": part.size, "etag": part.etag,
+                         "checksums": None, "data_location": part.data_location})
+            offset += part.size
+        record = ObjectRecord(
+            bucket=bucket, key=key, size=offset, etag=etag, last_modified=now_us(),
+            owner_id=upload.owner_id, owner_display_name=upload.owner_display_name,
+            data_location=MULTIPART_LOCATION, storage_class=upload.storage_class,
+            content_type=upload.content_type, content_headers=upload.content_headers,
+            user_metadata=upload.user_metadata, checksums=checksums, acl=upload.acl, parts_count=len(chosen))
+        chosen_numbers = {p.part_number for p in chosen}
+        unused = [p.data_location for p in parts if p.part_number not in chosen_numbers]
+        return record, rows, unused
+
+    try:
+        upload, record, leftovers = svc.meta.complete_upload(upload_id, bucket, key, assemble)
+    except NoUpload:
+        raise _no_such_upload(upload_id) from None
+    except MissingBucket:
+        raise errors.NoSuchBucket(BucketName=bucket) from None
+    delete_blobs(svc, leftovers)
+    if record is None:  # completed before: the same answer again
+        return Completed(bucket, key, upload.completed_etag, upload.checksum_algorithm,
+                         upload.completed_checksum, upload.checksum_type)
+    checksum = next(iter(record.checksums.values()), None)
+    return Completed(bucket, key, record.etag, upload.checksum_algorithm, checksum, upload.checksum_type)
+
+
+def _combined_checksum(upload: UploadRecord, parts: list[PartRecord]) -> dict:
+    """The object's checksum from its parts': COMPOSITE (checksum of the part
+    checksums, "-N") or FULL_OBJECT (CRCs combined, as if computed over all bytes)."""
+    alg = upload.checksum_algorithm
+    if alg is None or any(alg not in p.checksums for p in parts):
+        return {}
+    decoded = [base64.b64decode(p.checksums[alg]) for p in parts]
+    if upload.checksum_type == "FULL_OBJECT":
+        combine, width = _CRC_COMBINE[alg]
+        value = int.from_bytes(decoded[0], "big")
+        for part, raw in zip(parts[1:], decoded[1:]):
+            value = combine(value, int.from_bytes(raw, "big"), part.size)
+        return {alg: base64.b64encode(value.to_bytes(width, "big")).decode()}
+    hasher = new_checksum(alg)
+    for raw in decoded:
+        hasher.update(raw)
+    return {alg: base64.b64encode(hasher.digest()).decode() + f"-{len(parts)}"}
+
+
+def abort_multipart_upload(svc: Services, caller: Caller | None, bucket: str, key: str, upload_id: str) -> None:
+    """AbortMultipartUpload: the upload and every part blob go."""
+    require_bucket_permission(require_bucket(svc, bucket), caller, acls.WRITE)
+    try:
+        locations = svc.meta.abort_upload(upload_id, bucket, key)
+    except NoUpload:
+        raise _no_such_upload(upload_id) from None
+    delete_blobs(svc, locations)
+
+
+def list_parts(svc: Services, caller: Caller | None, bucket: str, key: str, upload_id: str,
+               marker: int, max_parts: int) -> tuple[UploadRecord, list[PartRecord], bool]:
+    """ListParts: parts after ``marker``, up to ``max_parts``; (upload, parts, truncated)."""
+    require_bucket_permission(require_bucket(svc, bucket), caller, acls.READ)
+    upload = svc.meta.get_upload(upload_id, bucket, key)
+    if upload is None or upload.state != "open":
+        raise _no_such_upload(upload_id)
+    parts = svc.meta.list_parts(upload_id, marker, max_parts + 1)
+    return upload, parts[:max_parts], len(parts) > max_parts
+
+
+@dataclass
+class UploadsPage:
+    uploads: list[tuple] = field(default_factory=list)
+    common_prefixes: list[str] = field(default_factory=list)
+    is_truncated: bool = False
+    next_key_marker: str | None = None
+    next_upload_id_marker: str | None = None
+
+
+def list_multipart_uploads(svc: Services, caller: Caller | None, bucket: str, prefix: str, delimiter: str,
+                           key_marker: str, upload_id_marker: str, max_uploads: int) -> UploadsPage:
+    """ListMultipartUploads: open uploads in (key, upload id) order, grouped by delimiter."""
+    from .listing import successor
+    require_bucket_permission(require_bucket(svc, bucket), caller, acls.READ)
+    page = UploadsPage()
+    if max_uploads == 0:
+        return page
+    high = successor(prefix) if prefix else None
+    # After key-marker: with an upload-id-marker, later uploads of that key; without, later keys.
+    cursor_key, cursor_id = (key_marker, upload_id_marker) if upload_id_marker else (key_marker, "\U0010ffff")
+    if prefix and cursor_key < prefix:
+        cursor_key, cursor_id = prefix, ""
+    count = 0
+    while True:
+        rows = svc.meta.list_uploads(bucket, cursor_key, cursor_id, high, max_uploads - count + 1)
+        if not rows:
+            return page
+        for row in rows:
+            key, upload_id = row[0], row[1]
+            if count == max_uploads:
+                page.is_truncated = True
+                return page
+            cursor_key, cursor_id = key, upload_id
+            pos = key.find(delimiter, len(prefix)) if delimiter else -1
+            if pos >= 0:
+                common = key[: pos + len(delimiter)]
+                if common not in page.common_prefixes and not (key_marker and common <= key_marker):
+                    page.common_prefixes.append(common)
+                    count += 1
+                    page.next_key_marker, page.next_upload_id_marker = common, None
+                nxt = successor(common)
+                if nxt is None:
+                    return page
+                cursor_key, cursor_id = nxt, ""
+                break
+            page.uploads.append(row)
+            page.next_key_marker, page.next_upload_id_marker = key, upload_id
+            count += 1
+        else:
+            if len(rows) < max_uploads - count + 1:
+                return page
+
+
+def reap_expired_uploads(svc: Services, lifetime_seconds: float) -> int:
+    """Delete uploads older than the lifetime (open or already completed) and
+    their part blobs; returns how many uploads were removed."""
+    cutoff = int((time.time() - lifetime_seconds) * 1_000_000)
+    total = 0
+    while True:
+        count, locations = svc.meta.reap_uploads(cutoff)
+        delete_blobs(svc, locations)
+        total += count
+        if count == 0:
+            return total
+
+
+class _HashingStream:
+    """A readable over chunks that computes the MD5 as it is read."""
+
+    def __init__(self, chunks) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = b""
+        self.md5 = hashlib.md5()
+
+    def read(self, n: int = -1) -> bytes:
+        while self._buffer == b"" or (n > 0 and len(self._buffer) < n):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if n is None or n < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:n], self._buffer[n:]
+        self.md5.update(data)
+        return data
