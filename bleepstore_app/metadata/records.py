@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 def now_us() -> int:
@@ -82,9 +83,8 @@ class ObjectRecord:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ListedObject:
-    """One row of a listing: only what ListObjects shows."""
+class ListedObject(NamedTuple):
+    """One row of a listing: only what ListObjects shows (a tuple: cheap in bulk)."""
     key: str
     size: int
     etag: str

@@ -284,7 +284,7 @@ class MetadataStore(MultipartQueries):
         if high is not None:
             params["high"] = high
         rows = self.db.read(lambda cur: cur.all(q, **params))
-        return [ListedObject(*r) for r in rows]
+        return [ListedObject._make(r) for r in rows]
 
     def count_objects(self, bucket: str) -> int:
         return self.db.read(lambda cur: cur.one(Q_COUNT_OBJECTS, bucket=bucket))[0]

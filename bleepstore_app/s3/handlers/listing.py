@@ -24,12 +24,13 @@ def _encoder(req):
 
 def _contents(page, enc, with_owner: bool) -> str:
     parts = []
+    text, iso8601, owner_xml = xml.text, xml.iso8601, xml.owner
     for o in page.objects:
-        owner = xml.owner(o.owner_id, o.owner_display_name) if with_owner else ""
+        owner = owner_xml(o.owner_id, o.owner_display_name) if with_owner else ""
         parts.append(
-            f"<Contents>{xml.el('Key', enc(o.key))}{xml.el('LastModified', xml.iso8601(o.last_modified))}"
+            f"<Contents><Key>{text(enc(o.key))}</Key><LastModified>{iso8601(o.last_modified)}</LastModified>"
             f"<ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size>{owner}"
-            f"{xml.el('StorageClass', o.storage_class)}</Contents>")
+            f"<StorageClass>{o.storage_class}</StorageClass></Contents>")
     parts.extend(f"<CommonPrefixes>{xml.el('Prefix', enc(p))}</CommonPrefixes>" for p in page.common_prefixes)
     return "".join(parts)
 
