@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from werkzeug.datastructures import EnvironHeaders
 
 from .. import errors
-from ..auth import sigv4
+from ..auth import sigv2, sigv4
 from ..auth.chunked import AwsChunkedReader
 from ..auth.payload import CHECKSUM_ALGORITHMS, VerifyingReader, decode_content_md5
 from ..service import Caller
@@ -133,11 +133,9 @@ def authenticate(req: S3Request, credentials: CredentialCache, region: str) -> N
     """Set ``req.caller`` and ``req.signed`` from the signature, or leave them None
     for an anonymous request."""
     auth_header = req.headers.get("Authorization")
-    presigned = "X-Amz-Algorithm" in req.query
+    presigned_v2 = "AWSAccessKeyId" in req.query and "Signature" in req.query
+    presigned = "X-Amz-Algorithm" in req.query or presigned_v2
     if auth_header is None and not presigned:
-        if "Signature" in req.query and "AWSAccessKeyId" in req.query:
-            raise errors.InvalidRequest("The authorization mechanism you have provided is not supported. "
-                                        "Please use AWS4-HMAC-SHA256.")
         return
     if auth_header is not None and presigned:
         raise errors.InvalidArgument("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
@@ -151,7 +149,14 @@ def authenticate(req: S3Request, credentials: CredentialCache, region: str) -> N
         return record.secret_key if record else None
 
     now = datetime.now(timezone.utc)
-    if presigned:
+    vhost_bucket = req.environ.get("bleepstore.vhost_bucket")
+    if presigned_v2:
+        signed = sigv2.verify_presigned(req.method, req.raw_path, req.raw_query, req.query, req.headers,
+                                        lookup_secret, now, vhost_bucket)
+    elif auth_header is not None and auth_header.startswith("AWS "):
+        signed = sigv2.verify_header_auth(req.method, req.raw_path, req.raw_query, req.headers,
+                                          lookup_secret, now, vhost_bucket)
+    elif presigned:
         signed = sigv4.verify_presigned(req.method, req.raw_path, req.raw_query, req.query, req.headers,
                                         lookup_secret, now, region)
     else:

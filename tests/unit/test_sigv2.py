@@ -1,0 +1,96 @@
+"""SigV2 (HMAC-SHA1) verification against botocore's own V1 signers."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from botocore.auth import HmacV1Auth, HmacV1QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from werkzeug.datastructures import Headers
+
+from bleepstore_app import errors
+from bleepstore_app.auth import sigv2
+
+CREDS = Credentials("AKID", "secret-key")
+
+
+def lookup(key):
+    return "secret-key" if key == "AKID" else None
+
+
+def _signed(method, url, headers=None, auth_path=None):
+    request = AWSRequest(method=method, url=url, headers=headers or {})
+    request.auth_path = auth_path
+    HmacV1Auth(CREDS).add_auth(request)
+    parts = urlsplit(request.url)
+    return parts.path, parts.query, Headers(list(request.headers.items()))
+
+
+@pytest.mark.parametrize("method, url, headers, auth_path", [
+    ("GET", "http://h/bucket/key", {}, None),
+    ("PUT", "http://h/bucket/a%20b%2Bc", {"Content-Type": "text/plain", "x-amz-meta-Color": "red"}, None),
+    ("PUT", "http://h/bucket", {}, "/bucket/"),
+    ("GET", "http://h/bucket?acl", {}, None),
+    ("GET", "http://h/bucket/key?uploadId=abc&partNumber=2", {}, None),
+    ("GET", "http://h/bucket?encoding-type=url&prefix=a", {}, "/bucket/"),
+])
+def test_verify_header_auth_accepts_botocore_signatures(method, url, headers, auth_path):
+    path, query, signed = _signed(method, url, headers, auth_path)
+    result = sigv2.verify_header_auth(method, path, query, signed, lookup, datetime.now(timezone.utc), None)
+    assert result.access_key == "AKID"
+
+
+def test_verify_header_auth_tampered_is_signature_does_not_match():
+    path, query, signed = _signed("GET", "http://h/bucket/key")
+    with pytest.raises(errors.SignatureDoesNotMatch):
+        sigv2.verify_header_auth("GET", "/bucket/other", query, signed, lookup, datetime.now(timezone.utc), None)
+
+
+def test_verify_header_auth_unknown_key_is_invalid_access_key_id():
+    path, query, signed = _signed("GET", "http://h/bucket/key")
+    with pytest.raises(errors.InvalidAccessKeyId):
+        sigv2.verify_header_auth("GET", path, query, signed, lambda k: None, datetime.now(timezone.utc), None)
+
+
+def test_verify_header_auth_skewed_date_is_request_time_too_skewed():
+    path, query, signed = _signed("GET", "http://h/bucket/key")
+    later = datetime.now(timezone.utc) + timedelta(minutes=20)
+    with pytest.raises(errors.RequestTimeTooSkewed):
+        sigv2.verify_header_auth("GET", path, query, signed, lookup, later, None)
+
+
+def test_verify_header_auth_virtual_host_uses_bucket_in_resource():
+    request = AWSRequest(method="GET", url="http://bucket.s3.example/key", headers={})
+    request.auth_path = "/bucket/key"
+    HmacV1Auth(CREDS).add_auth(request)
+    signed = Headers(list(request.headers.items()))
+    sigv2.verify_header_auth("GET", "/key", "", signed, lookup, datetime.now(timezone.utc), "bucket")
+
+
+def _presigned(url, expires=3600):
+    request = AWSRequest(method="GET", url=url, headers={})
+    HmacV1QueryAuth(CREDS, expires=expires).add_auth(request)
+    parts = urlsplit(request.url)
+    return parts.path, parts.query, dict(parse_qsl(parts.query))
+
+
+def test_verify_presigned_accepts_botocore_url():
+    path, raw_query, query = _presigned("http://h/bucket/a%20key?response-content-type=text%2Fplain")
+    result = sigv2.verify_presigned("GET", path, raw_query, query, Headers(), lookup, datetime.now(timezone.utc), None)
+    assert result.presigned
+
+
+def test_verify_presigned_expired_is_access_denied():
+    path, raw_query, query = _presigned("http://h/bucket/key", expires=1)
+    later = datetime.now(timezone.utc) + timedelta(seconds=30)
+    with pytest.raises(errors.AccessDenied) as exc:
+        sigv2.verify_presigned("GET", path, raw_query, query, Headers(), lookup, later, None)
+    assert exc.value.message == "Request has expired"
+
+
+def test_verify_presigned_wrong_method_is_signature_does_not_match():
+    path, raw_query, query = _presigned("http://h/bucket/key")
+    with pytest.raises(errors.SignatureDoesNotMatch):
+        sigv2.verify_presigned("PUT", path, raw_query, query, Headers(), lookup, datetime.now(timezone.utc), None)
