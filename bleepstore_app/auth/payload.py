@@ -49,6 +49,20 @@ def new_checksum(algorithm: str):
     raise errors.InvalidRequest(f"Value for x-amz-checksum-algorithm header is invalid: {algorithm}")
 
 
+DIGEST_SIZES = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}
+
+
+def check_checksum_value(algorithm: str, value: str) -> str:
+    """A sent checksum must be base64 of a digest of the algorithm's size."""
+    try:
+        ok = len(base64.b64decode(value, validate=True)) == DIGEST_SIZES[algorithm]
+    except (binascii.Error, ValueError):
+        ok = False
+    if not ok:
+        raise errors.InvalidRequest(f"Value for x-amz-checksum-{algorithm.lower()} header is invalid.")
+    return value
+
+
 def decode_content_md5(value: str) -> bytes:
     """Content-MD5 is base64 of the 16-byte digest; anything else is InvalidDigest."""
     try:

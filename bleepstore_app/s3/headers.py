@@ -115,6 +115,8 @@ def object_headers(record: ObjectRecord, checksum_mode: bool = False) -> dict[st
     if checksum_mode:
         for algorithm, value in record.checksums.items():
             out[f"x-amz-checksum-{algorithm.lower()}"] = value
+            # A composite (checksum-of-part-checksums) value ends in "-<parts>".
+            out["x-amz-checksum-type"] = "COMPOSITE" if "-" in value else "FULL_OBJECT"
     return out
 
 
@@ -142,7 +144,7 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
         return None
     if first == "":
         suffix = int(last)
-        if suffix == 0:
+        if suffix == 0 or size == 0:
             raise _unsatisfiable(size)
         return max(0, size - suffix), size
     start = int(first)

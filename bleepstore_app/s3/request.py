@@ -11,7 +11,7 @@ from werkzeug.datastructures import EnvironHeaders
 from .. import errors
 from ..auth import sigv2, sigv4
 from ..auth.chunked import AwsChunkedReader
-from ..auth.payload import CHECKSUM_ALGORITHMS, VerifyingReader, decode_content_md5
+from ..auth.payload import CHECKSUM_ALGORITHMS, VerifyingReader, check_checksum_value, decode_content_md5
 from ..service import Caller
 
 MAX_SMALL_BODY = 1024 * 1024 + 64 * 1024  # XML documents (DeleteObjects is the largest)
@@ -210,7 +210,7 @@ def _declared_checksums(req: S3Request) -> dict[str, str | None]:
     for algorithm in CHECKSUM_ALGORITHMS:
         value = req.headers.get(f"x-amz-checksum-{algorithm.lower()}")
         if value is not None:
-            expected[algorithm] = value
+            expected[algorithm] = check_checksum_value(algorithm, value)
     sdk_algorithm = req.headers.get("x-amz-sdk-checksum-algorithm")
     if sdk_algorithm:
         sdk_algorithm = sdk_algorithm.upper()

@@ -6,12 +6,22 @@ from http import HTTPStatus
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from werkzeug.wrappers import Response
+from flask import Response  # Flask would otherwise re-wrap every response (force_type)
 
 from .. import errors
 from . import xml
 
 log = logging.getLogger(__name__)
+
+
+class _S3Response(Response):
+    """Werkzeug drops Last-Modified from a 304; S3 sends it (with the ETag)."""
+
+    def get_wsgi_headers(self, environ):
+        headers = super().get_wsgi_headers(environ)
+        if self.status_code == 304 and "Last-Modified" in self.headers:
+            headers["Last-Modified"] = self.headers["Last-Modified"]
+        return headers
 
 
 @dataclass
@@ -41,7 +51,7 @@ def render(result: S3Result, method: str, request_id: str) -> Response:
         if stream is not None and hasattr(stream, "close"):
             stream.close()
         stream = None
-    return Response(stream if stream is not None else [], _status(result.status), headers,
+    return _S3Response(stream if stream is not None else [], _status(result.status), headers,
                     direct_passthrough=True)
 
 

@@ -87,8 +87,11 @@ def _encode_token(last: str) -> str:
 
 
 def _decode_token(token: str) -> str:
+    if not token or not all(c.isalnum() or c in "-_=" for c in token):
+        raise errors.InvalidArgument("The continuation token provided is incorrect",
+                                     ArgumentName="continuation-token", ArgumentValue=token)
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8") if token else ""
+    except (binascii.Error, ValueError, UnicodeError):
         raise errors.InvalidArgument("The continuation token provided is incorrect",
                                      ArgumentName="continuation-token", ArgumentValue=token) from None
