@@ -26,14 +26,16 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     from .metadata.engine import Database, make_engine
     from .metadata.store import MetadataStore
     from .s3.addressing import AddressingMiddleware
-    from .s3.dispatch import AnythingConverter, AppState, blueprint, register_http_errors
+    from .ops.endpoints import blueprint as ops_blueprint
+    from .ops.metrics import ObservingMiddleware, init_prometheus
+    from .s3.dispatch import AnythingConverter, AppState, register_http_errors
+    from .s3.dispatch import blueprint as s3_blueprint
     from .service import Services
     from .recovery import start_reaper
     from .storage import make_storage
 
     settings = settings or load_settings(overrides=overrides)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
 
     app = Flask(__name__, static_folder=None)
     app.url_map.merge_slashes = False
@@ -43,8 +45,36 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     services = Services(settings=settings, meta=MetadataStore(db), storage=make_storage(settings))
     app.extensions["bleepstore"] = AppState(services)
     migrate.init_app(app, db=db, directory=MIGRATIONS_DIR)
-    app.register_blueprint(blueprint)
+    app.register_blueprint(ops_blueprint)
+    app.register_blueprint(s3_blueprint)
     register_http_errors(app)
-    app.wsgi_app = AddressingMiddleware(app.wsgi_app, settings.virtual_host_domains)
+    app.extensions["bleepstore_metrics"] = init_prometheus(app, services)
+    app.wsgi_app = ObservingMiddleware(AddressingMiddleware(app.wsgi_app, settings.virtual_host_domains),
+                                       json_format=settings.log_format == "json")
     start_reaper(services)
     return app
+
+
+def configure_logging(settings) -> None:
+    """Log level and format (text or JSON lines) from the settings, set once."""
+    import json
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record):
+            entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name}
+            message = record.getMessage()
+            try:
+                entry.update(json.loads(message)) if message.startswith("{") else entry.update(message=message)
+            except ValueError:
+                entry["message"] = message
+            if record.exc_info:
+                entry["exception"] = self.formatException(record.exc_info)
+            return json.dumps(entry)
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    logging.getLogger("bleepstore.access").disabled = not settings.access_log

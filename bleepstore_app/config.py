@@ -31,6 +31,10 @@ DEFAULTS: dict[str, Any] = {
         "virtual_host_domains": ["s3.localhost"],
         "max_object_size": 5 * 1024**3,
         "log_level": "info",
+        # "text" (key=value) or "json" (one JSON object per line), for every log line.
+        "log_format": "text",
+        # One line per request on the bleepstore.access logger.
+        "access_log": True,
     },
     "auth": {
         "access_key": "bleepstore",
@@ -89,6 +93,8 @@ class Settings:
     virtual_host_domains: tuple[str, ...]
     max_object_size: int
     log_level: str
+    log_format: str
+    access_log: bool
     credentials: tuple[Credential, ...]
     credential_cache_seconds: float
     metadata_engine: str
@@ -285,6 +291,8 @@ def _validate(tree: dict) -> Settings:
         virtual_host_domains=tuple(d.lower().strip(".") for d in domains),
         max_object_size=_int(tree, "server.max_object_size", 0),
         log_level=_str(tree, "server.log_level", LOG_LEVELS),
+        log_format=_str(tree, "server.log_format", ("text", "json")),
+        access_log=_bool(tree, "server.access_log"),
         credentials=_credentials(tree),
         credential_cache_seconds=_int(tree, "auth.cache_seconds", 0, 3600),
         metadata_engine=engine,

@@ -8,7 +8,16 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import os  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+# Prometheus multiprocess mode: a fresh directory per start, named before any
+# process imports prometheus_client (workers inherit it).
+_OWN_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bleepstore-metrics-")
 
 import gunicorn.http.wsgi  # noqa: E402
 
@@ -43,12 +52,28 @@ loglevel = _settings.log_level
 
 
 def on_starting(server):
-    """Once per server start, in the master before any worker exists: recovery."""
-    import logging
+    """Once per server start, in the master before any worker exists: an empty
+    metrics directory, then recovery."""
+    metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(metrics_dir, exist_ok=True)
+    for name in os.listdir(metrics_dir):
+        os.unlink(os.path.join(metrics_dir, name))
     from bleepstore_app.recovery import SchemaBehind, recover
-    logging.basicConfig(level=_settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bleepstore_app import configure_logging
+    configure_logging(_settings)
     try:
         recover(_settings)
     except SchemaBehind as exc:
         print(f"bleepstore: {exc}", file=sys.stderr)
         sys.exit(3)
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges must not be summed any more."""
+    from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+    GunicornInternalPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -54,7 +54,7 @@ class Server:
             try:
                 requests.get(self.endpoint + "/", timeout=1)
                 return self
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout}s:\n{self.log()}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import tables as t
@@ -85,6 +85,9 @@ Q_OBJECT_PART_LOCATIONS = Prepared(select(op_.data_location).where(_WHERE_OBJECT
 Q_DELETE_OBJECT_PARTS = Prepared(delete(t.object_parts).where(_WHERE_OBJECT_PARTS))
 Q_INSERT_OBJECT_PART = Prepared(insert(t.object_parts).values(
     {c.name: bindparam(c.name) for c in t.object_parts.c}))
+Q_PING = Prepared(select(literal(1)))
+Q_COUNT_ALL_BUCKETS = Prepared(select(func.count()).select_from(t.buckets))
+Q_COUNT_ALL_OBJECTS = Prepared(select(func.count()).select_from(t.objects))
 Q_COUNT_OBJECTS = Prepared(select(func.count()).select_from(t.objects).where(o.bucket == bindparam("bucket")))
 
 _LIST_BASE = select(*_LISTING_COLUMNS).order_by(o.key).limit(bindparam("limit"))
@@ -285,6 +288,15 @@ class MetadataStore(MultipartQueries):
             params["high"] = high
         rows = self.db.read(lambda cur: cur.all(q, **params))
         return [ListedObject._make(r) for r in rows]
+
+    def count_buckets_and_objects(self) -> tuple[int, int]:
+        def work(cur: Cursor) -> tuple[int, int]:
+            return cur.one(Q_COUNT_ALL_BUCKETS)[0], cur.one(Q_COUNT_ALL_OBJECTS)[0]
+        return self.db.read(work)
+
+    def ping(self) -> None:
+        """One trivial query (readiness)."""
+        self.db.read(lambda cur: cur.one(Q_PING))
 
     def count_objects(self, bucket: str) -> int:
         return self.db.read(lambda cur: cur.one(Q_COUNT_OBJECTS, bucket=bucket))[0]

@@ -21,6 +21,7 @@ from .routing import resolve
 log = logging.getLogger("bleepstore.s3")
 
 blueprint = Blueprint("s3", __name__)
+_ROUTE_TEMPLATES = ("/", "/{bucket}", "/{bucket}/{key}")  # metric labels: never the raw path
 _METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH"]
 HANDLERS = load_all()
 
@@ -34,6 +35,8 @@ def s3_request(_path: str = ""):
     req = None
     try:
         req = parse_request(environ, request_id)
+        environ["bleepstore.route"] = _ROUTE_TEMPLATES[(req.bucket is not None) + (req.key is not None)]
+        environ["bleepstore.bucket"] = req.bucket
         req.operation = resolve(req.method, req.bucket, req.key, req.query, req.headers)
         authenticate(req, state.credentials, state.services.settings.region)
         handler = HANDLERS.get(req.operation)

@@ -1,0 +1,81 @@
+"""Operator endpoints, and how they share the URL space with buckets.
+
+``metrics``, ``health``, ``docs`` ... are valid bucket names. The rule: an
+operator endpoint answers only requests that carry no S3 authentication
+(no Authorization header, no X-Amz-Credential / AWSAccessKeyId / Signature query
+parameters) and are path-style; anything signed, and anything virtual-hosted, is
+an S3 request and goes to S3 — so ``aws s3 ls s3://metrics`` works. Every
+endpoint is also served under ``/-/`` (``/-/metrics``, ``/-/healthz``...), which no
+bucket name can ever take (bucket names start with a letter or digit), for
+deployments that want a path with no possible overlap.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .health import check_components
+from .metrics import exposition
+
+blueprint = Blueprint("ops", __name__)
+
+_S3_QUERY_AUTH = ("X-Amz-Credential", "X-Amz-Signature", "AWSAccessKeyId", "Signature")
+
+
+def is_s3_request(environ: dict) -> bool:
+    """Signed or virtual-hosted: then the path names a bucket, not an endpoint."""
+    if environ.get("bleepstore.vhost_bucket") or environ.get("HTTP_AUTHORIZATION"):
+        return True
+    query = environ.get("QUERY_STRING", "")
+    return any(name in query for name in _S3_QUERY_AUTH)
+
+
+def operator_endpoint(path: str, methods=("GET", "HEAD")):
+    """Route ``path`` and ``/-{path}`` to the view, unless the request is an S3 request."""
+    def register(view):
+        def dispatch(**kwargs):
+            environ = request.environ
+            if is_s3_request(environ) and not request.path.startswith("/-/"):
+                from ..s3.dispatch import s3_request
+                return s3_request(request.path.lstrip("/"))
+            environ["bleepstore.route"] = path
+            return view(**kwargs)
+        dispatch.__name__ = view.__name__
+        blueprint.add_url_rule(path, view.__name__, dispatch, methods=list(methods))
+        blueprint.add_url_rule("/-" + path, view.__name__ + "_prefixed", dispatch, methods=list(methods))
+        return view
+    return register
+
+
+def _services():
+    return current_app.extensions["bleepstore"].services
+
+
+@operator_endpoint("/healthz")
+def healthz():
+    """Liveness: the process answers."""
+    return Response(status=200)
+
+
+@operator_endpoint("/readyz")
+def readyz():
+    """Readiness: recovery done (true in any worker), metadata and storage answer."""
+    components = check_components(_services())
+    ok = all(c["status"] == "ok" for c in components.values())
+    return Response("ready\n" if ok else "not ready\n", status=200 if ok else 503, mimetype="text/plain")
+
+
+@operator_endpoint("/health")
+def health():
+    """Each component's status and latency, as JSON."""
+    components = check_components(_services())
+    ok = all(c["status"] == "ok" for c in components.values())
+    body = jsonify({"status": "ok" if ok else "unavailable", "components": components})
+    body.status_code = 200 if ok else 503
+    return body
+
+
+@operator_endpoint("/metrics")
+def metrics():
+    """Prometheus exposition of every worker's metrics (summed by the exporter)."""
+    data, content_type = exposition(current_app.extensions["bleepstore_metrics"], request.headers.get("Accept"))
+    return Response(data, status=200, headers={"Content-Type": content_type})
