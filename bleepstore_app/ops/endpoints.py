@@ -79,3 +79,42 @@ def metrics():
     """Prometheus exposition of every worker's metrics (summed by the exporter)."""
     data, content_type = exposition(current_app.extensions["bleepstore_metrics"], request.headers.get("Accept"))
     return Response(data, status=200, headers={"Content-Type": content_type})
+
+
+@operator_endpoint("/openapi.json")
+def openapi_json():
+    """The OpenAPI document, generated from the routing table."""
+    from .openapi import build_document
+    return jsonify(build_document(request.host_url.rstrip("/")))
+
+
+_SWAGGER_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
+                   "favicon-32x32.png", "favicon-16x16.png")
+_DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>BleepStore API</title>
+<link rel="stylesheet" href="{prefix}/docs/swagger-ui.css">
+<link rel="icon" type="image/png" href="{prefix}/docs/favicon-32x32.png"></head>
+<body><div id="swagger-ui"></div>
+<script src="{prefix}/docs/swagger-ui-bundle.js"></script>
+<script src="{prefix}/docs/swagger-ui-standalone-preset.js"></script>
+<script>window.ui = SwaggerUIBundle({{url: "{prefix}/openapi.json", dom_id: "#swagger-ui",
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"}});</script>
+</body></html>
+"""
+
+
+@operator_endpoint("/docs")
+def docs():
+    """Swagger UI, its assets served from the installed flask-swagger-ui package."""
+    prefix = "/-" if request.path.startswith("/-/") else ""
+    return Response(_DOCS_PAGE.format(prefix=prefix), mimetype="text/html")
+
+
+@operator_endpoint('/docs/<any("' + '","'.join(_SWAGGER_ASSETS) + '"):asset>')
+def docs_asset(asset: str):
+    import os
+
+    import flask_swagger_ui
+    from flask import send_from_directory
+    return send_from_directory(os.path.join(os.path.dirname(flask_swagger_ui.__file__), "dist"), asset,
+                               max_age=3600)
