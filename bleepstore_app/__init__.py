@@ -71,6 +71,10 @@ def configure_logging(settings) -> None:
                 entry["exception"] = self.formatException(record.exc_info)
             return json.dumps(entry)
 
+    # No caller, thread or process lookups per record: the access log writes one
+    # record per request and never uses them.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if settings.log_format == "json"
                          else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
