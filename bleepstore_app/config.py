@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
         "workers": 2,
         # Domains for virtual-hosted-style addressing: <bucket>.<domain>.
         "virtual_host_domains": ["s3.localhost"],
+        # The URL clients use (behind a proxy: e.g. https://s3.example.com), for the
+        # absolute URLs the server writes (CompleteMultipartUpload's Location).
+        # Empty: taken from each request's scheme and Host.
+        "public_url": "",
         "max_object_size": 5 * 1024**3,
         "log_level": "info",
         # "text" (key=value) or "json" (one JSON object per line), for every log line.
@@ -91,6 +95,7 @@ class Settings:
     region: str
     workers: int
     virtual_host_domains: tuple[str, ...]
+    public_url: str
     max_object_size: int
     log_level: str
     log_format: str
@@ -270,6 +275,15 @@ def _credentials(tree: dict) -> tuple[Credential, ...]:
     return tuple(found)
 
 
+def _public_url(value) -> str:
+    from urllib.parse import urlsplit
+    if value in (None, ""):
+        return ""
+    ok = isinstance(value, str) and urlsplit(value).scheme in ("http", "https") and urlsplit(value).netloc
+    _require(bool(ok), "server.public_url", "an http(s) URL such as https://s3.example.com", value)
+    return value.rstrip("/")
+
+
 def _validate(tree: dict) -> Settings:
     engine = _str(tree, "metadata.engine", ENGINES)
     pg_url = _lookup(tree, "metadata.postgresql.url") or ""
@@ -289,6 +303,7 @@ def _validate(tree: dict) -> Settings:
         region=_str(tree, "server.region"),
         workers=_int(tree, "server.workers", 1, 256),
         virtual_host_domains=tuple(d.lower().strip(".") for d in domains),
+        public_url=_public_url(_lookup(tree, "server.public_url")),
         max_object_size=_int(tree, "server.max_object_size", 0),
         log_level=_str(tree, "server.log_level", LOG_LEVELS),
         log_format=_str(tree, "server.log_format", ("text", "json")),

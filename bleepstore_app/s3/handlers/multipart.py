@@ -7,6 +7,8 @@ a client to time out on and no need for S3's early-200-then-error-in-body reply.
 """
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from ... import errors
 from ...auth.payload import CHECKSUM_ALGORITHMS
 from ...service import multipart, objects
@@ -107,7 +109,8 @@ def complete_multipart_upload(svc, req) -> S3Result:
             raise errors.MalformedXML() from None
     done = multipart.complete_multipart_upload(svc, req.caller, req.bucket, req.key, req.query["uploadId"],
                                                requested)
-    fields = [xml.el("Location", f"/{done.bucket}/{done.key}"), xml.el("Bucket", done.bucket),
+    base = svc.settings.public_url or f"{req.environ['wsgi.url_scheme']}://{req.headers.get('Host', '')}"
+    fields = [xml.el("Location", f"{base}/{done.bucket}/{quote(done.key, safe='/')}"), xml.el("Bucket", done.bucket),
               xml.el("Key", done.key), f"<ETag>&quot;{done.etag}&quot;</ETag>"]
     if done.checksum is not None:
         fields += [xml.el(f"Checksum{done.checksum_algorithm}", done.checksum),
