@@ -127,8 +127,8 @@ def parse_amz_date(value: str) -> datetime:
 def _parse_credential(value: str, error: type[errors.S3Error]) -> tuple[str, str, str, str]:
     parts = value.split("/")
     if len(parts) != 5 or parts[4] != "aws4_request" or not parts[0]:
-        raise error(f"Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; "
-                    f"expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".")
+        raise error("Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; "
+                    "expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".")
     if parts[3] != "s3":
         raise error(f"Error parsing the X-Amz-Credential parameter; incorrect service \"{parts[3]}\". "
                     f"This endpoint belongs to \"s3\".")

@@ -42,15 +42,7 @@ class S3Request:
 
     def content_length(self) -> int | None:
         value = self.environ.get("CONTENT_LENGTH")
-        if not value:
-            return None
-        try:
-            length = int(value)
-        except ValueError:
-            raise errors.InvalidArgument("Content-Length is not a number") from None
-        if length < 0:
-            raise errors.InvalidArgument("Content-Length is negative")
-        return length
+        return _length(value, "Content-Length") if value else None
 
     def body(self, required_length: bool = True, also_compute: str | None = None) -> VerifyingReader:
         """The request body as a reader that verifies itself as it is consumed
@@ -225,10 +217,14 @@ def _decoded_length(req: S3Request) -> int:
     if value is None:
         raise errors.MissingContentLength("You must provide the x-amz-decoded-content-length header "
                                           "with an aws-chunked body.")
+    return _length(value, "x-amz-decoded-content-length")
+
+
+def _length(value: str, header: str) -> int:
     try:
         length = int(value)
     except ValueError:
-        raise errors.InvalidArgument("x-amz-decoded-content-length is not a number") from None
+        raise errors.InvalidArgument(f"{header} is not a number", ArgumentName=header, ArgumentValue=value) from None
     if length < 0:
-        raise errors.InvalidArgument("x-amz-decoded-content-length is negative")
+        raise errors.InvalidArgument(f"{header} is negative", ArgumentName=header, ArgumentValue=value)
     return length

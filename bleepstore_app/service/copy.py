@@ -11,8 +11,8 @@ from . import acl as acls
 from .buckets import require_bucket, require_bucket_permission
 from .conditions import Conditions, check_read
 from .names import check_key
-from .objects import (STORAGE_CLASSES, ObjectAttributes, check_read_access, commit_object, delete_blobs,
-                      missing_object_error)
+from .objects import (ObjectAttributes, check_read_access, commit_object, delete_blobs, missing_object_error,
+                      prepare_write)
 
 
 def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: str, bucket: str,
@@ -21,13 +21,7 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
                 acl: acls.AclRequest | None = None) -> ObjectRecord:
     """CopyObject. With ``replace_metadata`` the new object takes ``attrs`` (the
     request's headers), else the source's; ``storage_class`` overrides either way."""
-    check_key(key)
-    if storage_class is not None and storage_class not in STORAGE_CLASSES:
-        raise errors.InvalidStorageClass(StorageClassRequested=storage_class)
-    target = require_bucket(svc, bucket)
-    require_bucket_permission(target, caller, acls.WRITE)
-    owner = caller or acls.ANONYMOUS
-    new_acl = acl.build(owner.owner_id, owner.display_name, (target.owner_id, target.owner_display_name)) if acl else None
+    owner, new_acl = prepare_write(svc, caller, bucket, key, storage_class, acl)
     for _attempt in range(3):
         source, inline = svc.meta.get_object_with_inline(src_bucket, src_key)
         if source is None:

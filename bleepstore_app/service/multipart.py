@@ -24,8 +24,7 @@ from ..metadata.tables import MULTIPART_LOCATION
 from . import Caller, Services
 from . import acl as acls
 from .buckets import require_bucket, require_bucket_permission
-from .names import check_key
-from .objects import STORAGE_CLASSES, ObjectAttributes, delete_blobs
+from .objects import ObjectAttributes, delete_blobs, prepare_write
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
@@ -43,12 +42,7 @@ def create_multipart_upload(svc: Services, caller: Caller | None, bucket: str, k
                             acl: acls.AclRequest | None, checksum_algorithm: str | None,
                             checksum_type: str | None) -> UploadRecord:
     """CreateMultipartUpload: what the final object will carry is fixed now."""
-    check_key(key)
-    if attrs.storage_class not in STORAGE_CLASSES:
-        raise errors.InvalidStorageClass(StorageClassRequested=attrs.storage_class)
-    target = require_bucket(svc, bucket)
-    require_bucket_permission(target, caller, acls.WRITE)
-    owner = caller or acls.ANONYMOUS
+    owner, object_acl = prepare_write(svc, caller, bucket, key, attrs.storage_class, acl)
     if checksum_type is not None:
         checksum_type = checksum_type.upper()
         if checksum_type not in CHECKSUM_TYPES or checksum_algorithm is None:
@@ -57,7 +51,6 @@ def create_multipart_upload(svc: Services, caller: Caller | None, bucket: str, k
             raise errors.InvalidRequest(f"The FULL_OBJECT checksum type is not supported for {checksum_algorithm}.")
     elif checksum_algorithm is not None:
         checksum_type = "FULL_OBJECT" if checksum_algorithm == "CRC64NVME" else "COMPOSITE"
-    object_acl = acl.build(owner.owner_id, owner.display_name, (target.owner_id, target.owner_display_name)) if acl else None
     upload = UploadRecord(
         upload_id=uuid.uuid4().hex + uuid.uuid4().hex[:8], bucket=bucket, key=key, initiated_at=now_us(),
         owner_id=owner.owner_id, owner_display_name=owner.display_name, storage_class=attrs.storage_class,

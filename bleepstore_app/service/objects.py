@@ -112,13 +112,7 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
     """
     if if_none_match is not None and if_none_match.strip() != "*":
         raise errors.NotImplemented("If-None-Match on PutObject supports only '*'.")
-    check_key(key)
-    if attrs.storage_class not in STORAGE_CLASSES:
-        raise errors.InvalidStorageClass(StorageClassRequested=attrs.storage_class)
-    target = require_bucket(svc, bucket)
-    require_bucket_permission(target, caller, acls.WRITE)
-    owner = caller or acls.ANONYMOUS
-    object_acl = acl.build(owner.owner_id, owner.display_name, (target.owner_id, target.owner_display_name)) if acl else None
+    owner, object_acl = prepare_write(svc, caller, bucket, key, attrs.storage_class, acl)
     if length > svc.settings.max_object_size:
         raise errors.EntityTooLarge(ProposedSize=length, MaxSizeAllowed=svc.settings.max_object_size)
 
@@ -139,6 +133,20 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
     expected_etag = if_match.strip().removeprefix("W/").strip('"') if if_match is not None else None
     commit_object(svc, record, inline, if_none_match=if_none_match is not None, if_match=expected_etag)
     return record
+
+
+def prepare_write(svc: Services, caller: Caller | None, bucket: str, key: str, storage_class: str | None,
+                  acl: acls.AclRequest | None) -> tuple[Caller, acls.Acl | None]:
+    """The checks every write of a new object starts with (key, storage class,
+    bucket WRITE permission); returns the new object's owner and its ACL."""
+    check_key(key)
+    if storage_class is not None and storage_class not in STORAGE_CLASSES:
+        raise errors.InvalidStorageClass(StorageClassRequested=storage_class)
+    target = require_bucket(svc, bucket)
+    require_bucket_permission(target, caller, acls.WRITE)
+    owner = caller or acls.ANONYMOUS
+    bucket_owner = (target.owner_id, target.owner_display_name)
+    return owner, acl.build(owner.owner_id, owner.display_name, bucket_owner) if acl else None
 
 
 def commit_object(svc: Services, record: ObjectRecord, inline: bytes | None, *,
