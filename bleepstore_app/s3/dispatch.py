@@ -37,17 +37,14 @@ def s3_request(_path: str = ""):
         req = parse_request(environ, request_id)
         environ["bleepstore.route"] = _ROUTE_TEMPLATES[(req.bucket is not None) + (req.key is not None)]
         environ["bleepstore.bucket"] = req.bucket
-        req.operation = resolve(req.method, req.bucket, req.key, req.query, req.headers)
+        req.operation = environ["bleepstore.operation"] = resolve(
+            req.method, req.bucket, req.key, req.query, req.headers)
         authenticate(req, state.credentials, state.services.settings.region)
         handler = HANDLERS.get(req.operation)
         if handler is None:
             raise errors.NotImplemented(f"{req.operation} is not implemented.")
-        result = handler(state.services, req)
-        environ["bleepstore.operation"] = req.operation
-        return render(result, req.method, request_id)
+        return render(handler(state.services, req), req.method, request_id)
     except errors.S3Error as err:
-        if req is not None:
-            environ["bleepstore.operation"] = req.operation
         return render_error(err, environ["REQUEST_METHOD"], req.resource if req else "/", request_id)
     except Exception:
         log.exception("internal error in %s (request %s)", req.operation if req else "?", request_id)
