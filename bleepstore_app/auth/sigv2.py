@@ -56,11 +56,11 @@ def canonical_resource(path: str, raw_query: str) -> str:
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
-    """Header names lower-cased; repeated x-amz-* values joined with commas."""
+    """Header names lower-cased, values trimmed (never edited inside: a date's
+    ", " stays); a header given twice has its values joined with a comma."""
     found: dict[str, str] = {}
     for name, value in headers.items():
-        lower = name.lower()
-        value = ",".join(v.strip() for v in value.split(",")) if lower.startswith("x-amz-") else value.strip()
+        lower, value = name.lower(), value.strip()
         found[lower] = f"{found[lower]},{value}" if lower in found else value
     return found
 

@@ -1,10 +1,12 @@
 """CopyObject: a new object from an existing one, copied inside the storage backend."""
 from __future__ import annotations
 
+import logging
 import uuid
 
 from .. import errors
 from ..metadata.records import ObjectRecord, now_us
+from ..metadata.tables import MULTIPART_LOCATION
 from ..storage.base import BlobNotFound
 from . import Caller, Services
 from . import acl as acls
@@ -13,6 +15,9 @@ from .conditions import Conditions, check_read
 from .names import check_key
 from .objects import (ObjectAttributes, check_read_access, commit_object, delete_blobs, missing_object_error,
                       prepare_write)
+
+
+log = logging.getLogger(__name__)
 
 
 def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: str, bucket: str,
@@ -34,16 +39,22 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
                 "This copy request is illegal because it is trying to copy an object to itself without "
                 "changing the object's metadata, storage class, website redirect location or encryption "
                 "attributes.")
+        parts = None
         if source.data_inline:
             if inline is None:
                 continue  # replaced between our reads; look again
             location = uuid.uuid4().hex
         else:
+            inline = None
             try:
-                location = svc.storage.copy(source.data_location).location
+                if source.data_location == MULTIPART_LOCATION:
+                    location, parts = MULTIPART_LOCATION, _copy_parts(svc, src_bucket, src_key, source)
+                    if parts is None:
+                        continue
+                else:
+                    location = svc.storage.copy(source.data_location).location
             except BlobNotFound:
                 continue
-            inline = None
         chosen = attrs if replace_metadata else ObjectAttributes(
             content_type=source.content_type, content_headers=source.content_headers,
             user_metadata=source.user_metadata, storage_class=source.storage_class)
@@ -53,11 +64,29 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
             data_location=location, data_inline=inline is not None,
             storage_class=storage_class or chosen.storage_class, content_type=chosen.content_type,
             content_headers=chosen.content_headers, user_metadata=chosen.user_metadata,
-            checksums=dict(source.checksums),
+            checksums=dict(source.checksums), parts_count=source.parts_count,
         )
-        commit_object(svc, record, inline)
+        commit_object(svc, record, inline, parts=parts)
         return record
+    log.error("CopyObject: the source %s/%s kept changing or lost its data", src_bucket, src_key)
     raise errors.InternalError()
+
+
+def _copy_parts(svc: Services, bucket: str, key: str, source: ObjectRecord) -> list[dict] | None:
+    """A multipart source is copied part by part (server-side), keeping its shape:
+    the same part boundaries, ETag and partNumber reads. None if it changed meanwhile."""
+    parts = svc.meta.get_object_parts(bucket, key)
+    if len(parts) != source.parts_count:
+        return None
+    rows = []
+    try:
+        for number, offset, size, etag, checksums, location in parts:
+            rows.append({"part_number": number, "offset": offset, "size": size, "etag": etag,
+                         "checksums": checksums, "data_location": svc.storage.copy(location).location})
+    except BlobNotFound:
+        delete_blobs(svc, [row["data_location"] for row in rows])
+        return None
+    return rows
 
 
 def delete_objects(svc: Services, caller: Caller | None, bucket: str,

@@ -150,26 +150,29 @@ def prepare_write(svc: Services, caller: Caller | None, bucket: str, key: str, s
 
 
 def commit_object(svc: Services, record: ObjectRecord, inline: bytes | None, *,
-                  if_none_match: bool = False, if_match: str | None = None) -> None:
+                  if_none_match: bool = False, if_match: str | None = None, parts: list[dict] | None = None) -> None:
     """Point the key at new bytes; delete the replaced bytes after the commit."""
     try:
-        replaced = svc.meta.put_object(record, inline, if_none_match=if_none_match, if_match=if_match)
+        replaced = svc.meta.put_object(record, inline, if_none_match=if_none_match, if_match=if_match,
+                                       parts=parts)
     except MissingBucket:
-        _discard(svc, record)
+        _discard(svc, record, parts)
         raise errors.NoSuchBucket(BucketName=record.bucket) from None
     except ConditionFailed as failed:
-        _discard(svc, record)
+        _discard(svc, record, parts)
         if failed.reason == "missing":
             raise errors.NoSuchKey(Key=record.key) from None
         raise errors.PreconditionFailed(Condition="If-None-Match" if if_none_match else "If-Match") from None
     except BaseException:
-        _discard(svc, record)
+        _discard(svc, record, parts)
         raise
     delete_blobs(svc, replaced)
 
 
-def _discard(svc: Services, record: ObjectRecord) -> None:
-    if not record.data_inline:
+def _discard(svc: Services, record: ObjectRecord, parts: list[dict] | None = None) -> None:
+    if parts:
+        delete_blobs(svc, [p["data_location"] for p in parts])
+    elif not record.data_inline:
         delete_blobs(svc, [record.data_location])
 
 

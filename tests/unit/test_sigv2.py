@@ -94,3 +94,11 @@ def test_verify_presigned_wrong_method_is_signature_does_not_match():
     path, raw_query, query = _presigned("http://h/bucket/key")
     with pytest.raises(errors.SignatureDoesNotMatch):
         sigv2.verify_presigned("PUT", path, raw_query, query, Headers(), lookup, datetime.now(timezone.utc), None)
+
+
+def test_verify_header_auth_keeps_commas_inside_amz_header_values():
+    """s3cmd signs x-amz-date ("Wed, 25 Nov ...") and metadata may hold ", "."""
+    from email.utils import formatdate
+    path, query, signed = _signed("PUT", "http://h/bucket/key",
+                                  {"x-amz-date": formatdate(usegmt=True), "x-amz-meta-note": "a, b ,c"})
+    sigv2.verify_header_auth("PUT", path, query, signed, lookup, datetime.now(timezone.utc), None)
