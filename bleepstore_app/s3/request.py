@@ -44,11 +44,15 @@ class S3Request:
         value = self.environ.get("CONTENT_LENGTH")
         return _length(value, "Content-Length") if value else None
 
-    def body(self, required_length: bool = True, also_compute: str | None = None) -> VerifyingReader:
-        """The request body as a reader that verifies itself as it is consumed
-        (``also_compute``: a checksum algorithm to compute even if not sent)."""
+    def body(self, required_length: bool = True, also_compute: str | None = None,
+             default_checksum: str | None = None) -> VerifyingReader:
+        """The request body as a reader that verifies itself as it is consumed.
+
+        ``also_compute``: a checksum algorithm to compute even if not sent;
+        ``default_checksum``: one to compute when the client sent none (S3 gives
+        every new object a CRC64NVME)."""
         if self._body is None:
-            self._body = _body_reader(self, required_length, also_compute)
+            self._body = _body_reader(self, required_length, also_compute, default_checksum)
         return self._body
 
     def small_body(self) -> bytes:
@@ -159,12 +163,15 @@ def authenticate(req: S3Request, credentials: CredentialCache, region: str) -> N
     req.caller = Caller(record.access_key, record.owner_id, record.display_name)
 
 
-def _body_reader(req: S3Request, required_length: bool, also_compute: str | None) -> VerifyingReader:
+def _body_reader(req: S3Request, required_length: bool, also_compute: str | None,
+                 default_checksum: str | None) -> VerifyingReader:
     payload_hash = (req.signed.payload_hash if req.signed
                     else req.headers.get("x-amz-content-sha256", sigv4.UNSIGNED_PAYLOAD))
     expected = _declared_checksums(req)
     if also_compute:
         expected.setdefault(also_compute, None)
+    if default_checksum and not expected and "x-amz-trailer" not in req.headers:
+        expected[default_checksum] = None
     source = req.environ["wsgi.input"]
     if payload_hash in sigv4.STREAMING_MODES:
         if req.signed is None and payload_hash != "STREAMING-UNSIGNED-PAYLOAD-TRAILER":

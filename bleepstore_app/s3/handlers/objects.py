@@ -15,7 +15,7 @@ from . import handles
 @handles("PutObject")
 def put_object(svc, req) -> S3Result:
     attrs = h.object_attributes(req.headers)
-    body = req.body()
+    body = req.body(default_checksum="CRC64NVME")
     record = objects.put_object(svc, req.caller, req.bucket, req.key, body, body.length, attrs,
                                 if_none_match=req.headers.get("If-None-Match"),
                                 if_match=req.headers.get("If-Match"), acl=header_acl(svc, req))
