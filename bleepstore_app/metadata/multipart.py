@@ -42,16 +42,21 @@ Q_DELETE_UPLOAD = Prepared(delete(t.multipart_uploads).where(up.upload_id == bin
 Q_MARK_COMPLETED = Prepared(update(t.multipart_uploads).where(up.upload_id == bindparam("upload_id")).values(
     state="completed", completed_etag=bindparam("etag"), completed_checksum=bindparam("checksum")))
 Q_EXPIRED_UPLOADS = Prepared(select(up.upload_id).where(up.initiated_at < bindparam("cutoff")).limit(500))
+# S3 lists uploads by key, and the uploads of one key by initiation time.
+_AFTER_CURSOR = (up.key > bindparam("key")) | and_(
+    up.key == bindparam("key"),
+    (up.initiated_at > bindparam("initiated")) | and_(up.initiated_at == bindparam("initiated"),
+                                                      up.upload_id > bindparam("upload_id")))
 Q_LIST_UPLOADS = {
     bounded: Prepared(select(up.key, up.upload_id, up.initiated_at, up.owner_id, up.owner_display_name,
                              up.storage_class)
-                      .where(up.bucket == bindparam("bucket"), up.state == "open",
-                             (up.key > bindparam("key")) | and_(up.key == bindparam("key"),
-                                                                up.upload_id > bindparam("upload_id")),
+                      .where(up.bucket == bindparam("bucket"), up.state == "open", _AFTER_CURSOR,
                              *([up.key < bindparam("high")] if bounded else []))
-                      .order_by(up.key, up.upload_id).limit(bindparam("limit")))
+                      .order_by(up.key, up.initiated_at, up.upload_id).limit(bindparam("limit")))
     for bounded in (False, True)
 }
+Q_UPLOAD_INITIATED = Prepared(select(up.initiated_at).where(up.upload_id == bindparam("upload_id"),
+                                                            up.bucket == bindparam("bucket")))
 
 
 @dataclass
@@ -142,13 +147,18 @@ class MultipartQueries:
         rows = self.db.read(lambda cur: cur.all(Q_PARTS, upload_id=upload_id, after=after, limit=limit))
         return [_part(r) for r in rows]
 
-    def list_uploads(self, bucket: str, key: str, upload_id: str, high: str | None, limit: int) -> list[tuple]:
-        """Open uploads after (key, upload_id), key < high, in (key, upload_id) order:
-        (key, upload_id, initiated_at, owner_id, owner_display_name, storage_class)."""
-        params = dict(bucket=bucket, key=key, upload_id=upload_id, limit=limit)
+    def list_uploads(self, bucket: str, key: str, initiated: int, upload_id: str, high: str | None,
+                     limit: int) -> list[tuple]:
+        """Open uploads after the cursor (key, initiated, upload_id), key < high, in
+        that order: (key, upload_id, initiated_at, owner_id, owner_display_name, storage_class)."""
+        params = dict(bucket=bucket, key=key, initiated=initiated, upload_id=upload_id, limit=limit)
         if high is not None:
             params["high"] = high
         return self.db.read(lambda cur: cur.all(Q_LIST_UPLOADS[high is not None], **params))
+
+    def upload_initiated(self, bucket: str, upload_id: str) -> int | None:
+        row = self.db.read(lambda cur: cur.one(Q_UPLOAD_INITIATED, upload_id=upload_id, bucket=bucket))
+        return row[0] if row else None
 
     def complete_upload(self, upload_id: str, bucket: str, key: str,
                         assemble: Callable[[UploadRecord, list[PartRecord]], tuple[ObjectRecord, list[dict], list[str]]],

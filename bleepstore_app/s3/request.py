@@ -55,11 +55,13 @@ class S3Request:
             self._body = _body_reader(self, required_length, also_compute, default_checksum)
         return self._body
 
-    def small_body(self) -> bytes:
+    def small_body(self, verify_checksums: bool = True) -> bytes:
         """A bounded body (an XML document), read and verified whole."""
         length = self.content_length() or 0
         if length > MAX_SMALL_BODY:
             raise errors.MalformedXML()
+        if self._body is None and not verify_checksums:
+            self._body = _body_reader(self, False, None, None, declared_checksums=False)
         return self.body(required_length=False).read_all()
 
 
@@ -164,10 +166,10 @@ def authenticate(req: S3Request, credentials: CredentialCache, region: str) -> N
 
 
 def _body_reader(req: S3Request, required_length: bool, also_compute: str | None,
-                 default_checksum: str | None) -> VerifyingReader:
+                 default_checksum: str | None, declared_checksums: bool = True) -> VerifyingReader:
     payload_hash = (req.signed.payload_hash if req.signed
                     else req.headers.get("x-amz-content-sha256", sigv4.UNSIGNED_PAYLOAD))
-    expected = _declared_checksums(req)
+    expected = _declared_checksums(req) if declared_checksums else {}
     if also_compute:
         expected.setdefault(also_compute, None)
     if default_checksum and not expected and "x-amz-trailer" not in req.headers:

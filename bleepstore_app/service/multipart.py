@@ -26,6 +26,7 @@ from . import acl as acls
 from .buckets import require_bucket, require_bucket_permission
 from .objects import ObjectAttributes, delete_blobs, prepare_write
 
+_AFTER_ALL = 2 ** 62  # an initiation time after every upload: "past this key"
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
 MAX_PART_SIZE = 5 * 1024 ** 3
@@ -136,7 +137,7 @@ class Completed:
 
 
 def complete_multipart_upload(svc: Services, caller: Caller | None, bucket: str, key: str, upload_id: str,
-                              requested: list[RequestedPart]) -> Completed:
+                              requested: list[RequestedPart], object_checksum: dict | None = None) -> Completed:
     """CompleteMultipartUpload, by S3's rules: parts ascending (InvalidPartOrder),
     each uploaded with that ETag (InvalidPart), all but the last >= 5 MiB
     (EntityTooSmall). A retry after success answers the same result."""
@@ -165,6 +166,9 @@ def complete_multipart_upload(svc: Services, caller: Caller | None, bucket: str,
                                             PartNumber=part.part_number, ETag=part.etag)
         etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen)).hexdigest() + f"-{len(chosen)}"
         checksums = _combined_checksum(upload, chosen)
+        for alg, value in (object_checksum or {}).items():
+            if checksums.get(alg, value).split("-")[0] != value.split("-")[0]:
+                raise errors.BadDigest(f"The {alg} you specified did not match the calculated checksum.")
         rows, offset = [], 0
         for part in chosen:
             rows.append({"part_number": part.part_number, "offset": offset, "size": part.size, "etag": part.etag,
@@ -245,20 +249,24 @@ class UploadsPage:
 
 def list_multipart_uploads(svc: Services, caller: Caller | None, bucket: str, prefix: str, delimiter: str,
                            key_marker: str, upload_id_marker: str, max_uploads: int) -> UploadsPage:
-    """ListMultipartUploads: open uploads in (key, upload id) order, grouped by delimiter."""
+    """ListMultipartUploads: open uploads by key, then initiation time; grouped by delimiter."""
     from .listing import successor
     require_bucket_permission(require_bucket(svc, bucket), caller, acls.READ)
     page = UploadsPage()
     if max_uploads == 0:
         return page
     high = successor(prefix) if prefix else None
-    # After key-marker: with an upload-id-marker, later uploads of that key; without, later keys.
-    cursor_key, cursor_id = (key_marker, upload_id_marker) if upload_id_marker else (key_marker, "\U0010ffff")
-    if prefix and cursor_key < prefix:
-        cursor_key, cursor_id = prefix, ""
+    # After key-marker: with an upload-id-marker, the later uploads of that key; without, later keys.
+    initiated = svc.meta.upload_initiated(bucket, upload_id_marker) if upload_id_marker else None
+    if initiated is None:
+        cursor = (key_marker, _AFTER_ALL, "")
+    else:
+        cursor = (key_marker, initiated, upload_id_marker)
+    if prefix and cursor[0] < prefix:
+        cursor = (prefix, -1, "")
     count = 0
     while True:
-        rows = svc.meta.list_uploads(bucket, cursor_key, cursor_id, high, max_uploads - count + 1)
+        rows = svc.meta.list_uploads(bucket, *cursor, high, max_uploads - count + 1)
         if not rows:
             return page
         for row in rows:
@@ -266,7 +274,7 @@ def list_multipart_uploads(svc: Services, caller: Caller | None, bucket: str, pr
             if count == max_uploads:
                 page.is_truncated = True
                 return page
-            cursor_key, cursor_id = key, upload_id
+            cursor = (key, row[2], upload_id)
             pos = key.find(delimiter, len(prefix)) if delimiter else -1
             if pos >= 0:
                 common = key[: pos + len(delimiter)]
@@ -277,7 +285,7 @@ def list_multipart_uploads(svc: Services, caller: Caller | None, bucket: str, pr
                 nxt = successor(common)
                 if nxt is None:
                     return page
-                cursor_key, cursor_id = nxt, ""
+                cursor = (nxt, -1, "")
                 break
             page.uploads.append(row)
             page.next_key_marker, page.next_upload_id_marker = key, upload_id

@@ -49,12 +49,27 @@ def create_multipart_upload(svc, req) -> S3Result:
 def upload_part(svc, req) -> S3Result:
     number = multipart.parse_part_number(req.query.get("partNumber"))
     upload = multipart.open_upload(svc, req.caller, req.bucket, req.key, req.query["uploadId"])
+    if upload.checksum_algorithm:
+        sent = _sent_checksum_algorithm(req)
+        if sent is not None and sent != upload.checksum_algorithm:
+            raise errors.InvalidRequest(f"Checksum Type mismatch occurred, expected checksum Type: "
+                                        f"{upload.checksum_algorithm.lower()}, actual checksum Type: {sent.lower()}")
     body = req.body(also_compute=upload.checksum_algorithm)
     part = multipart.upload_part(svc, req.caller, upload, number, body, body.length)
     out = {"ETag": f'"{part.etag}"'}
     for algorithm, value in part.checksums.items():
         out[f"x-amz-checksum-{algorithm.lower()}"] = value
     return S3Result(headers=out)
+
+
+def _sent_checksum_algorithm(req) -> str | None:
+    """The checksum algorithm a request body carries (header, trailer or SDK hint)."""
+    for algorithm in CHECKSUM_ALGORITHMS:
+        name = f"x-amz-checksum-{algorithm.lower()}"
+        if name in req.headers or name in req.headers.get("x-amz-trailer", "").lower():
+            return algorithm
+    hint = req.headers.get("x-amz-sdk-checksum-algorithm")
+    return hint.upper() if hint else None
 
 
 @handles("UploadPartCopy")
@@ -79,7 +94,9 @@ def _copy_range(value: str | None, size: int) -> tuple[int, int] | None:
     if value is None:
         return None
     try:
-        first, last = (int(v) for v in value.strip().removeprefix("bytes=").split("-"))
+        if not value.strip().startswith("bytes="):
+            raise ValueError(value)
+        first, last = (int(v) for v in value.strip()[len("bytes="):].split("-"))
     except ValueError:
         raise errors.InvalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last "
                                      "where first and last are the zero-based offsets of the first and last bytes "
@@ -91,7 +108,8 @@ def _copy_range(value: str | None, size: int) -> tuple[int, int] | None:
 
 @handles("CompleteMultipartUpload")
 def complete_multipart_upload(svc, req) -> S3Result:
-    root = xml.parse(req.small_body())
+    # Its x-amz-checksum-* headers describe the whole object, not this XML body.
+    root = xml.parse(req.small_body(verify_checksums=False))
     if xml.local(root.tag) != "CompleteMultipartUpload":
         raise errors.MalformedXML()
     requested = []
@@ -107,8 +125,10 @@ def complete_multipart_upload(svc, req) -> S3Result:
             requested.append(multipart.RequestedPart(int(number), etag, checksums))
         except ValueError:
             raise errors.MalformedXML() from None
+    object_checksum = {alg: req.headers[f"x-amz-checksum-{alg.lower()}"] for alg in CHECKSUM_ALGORITHMS
+                       if f"x-amz-checksum-{alg.lower()}" in req.headers}
     done = multipart.complete_multipart_upload(svc, req.caller, req.bucket, req.key, req.query["uploadId"],
-                                               requested)
+                                               requested, object_checksum)
     base = svc.settings.public_url or f"{req.environ['wsgi.url_scheme']}://{req.headers.get('Host', '')}"
     fields = [xml.el("Location", f"{base}/{done.bucket}/{quote(done.key, safe='/')}"), xml.el("Bucket", done.bucket),
               xml.el("Key", done.key), f"<ETag>&quot;{done.etag}&quot;</ETag>"]
