@@ -21,7 +21,7 @@ from .scenarios import Bench, Options, parse_size
 from .server import REPO, EmbeddedServer, ProcessSampler, Target
 from .wrk import require_wrk
 
-SCENARIOS = ("small", "large", "list", "startup")
+SCENARIOS = ("small", "large", "list", "startup", "multipart")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -40,8 +40,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--list-keys", type=int, help="keys in the list bucket [10000; quick 2000]")
     ap.add_argument("--list-page", type=int, default=1000, help="MaxKeys per list request")
     ap.add_argument("--max-urls", type=int, default=60_000, help="cap on presigned URLs per PUT/DELETE run")
-    ap.add_argument("--multipart", action="store_true",
-                    help="also run the multipart placeholder (1 GiB, 8 MiB parts, 8 in flight)")
     ap.add_argument("--workers", type=int, default=2, help="gevent workers of the embedded server")
     ap.add_argument("--data-parent", help="parent directory of the temporary data directory [system temp]")
     ap.add_argument("--endpoint", help="measure this S3 server instead of starting BleepStore")
@@ -121,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         sampler = ProcessSampler(target.pid)
         bench = Bench(target, sampler, opts, workdir, data_dir)
         plan = [("startup", bench.startup), ("small", bench.small), ("large", bench.large),
-                ("list", bench.listing)]
+                ("list", bench.listing), ("multipart", bench.multipart)]
         for name, run in plan:
             if name not in chosen:
                 continue
@@ -130,13 +128,6 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             log(f"scenario {name}")
             sections.append(guarded(name, run))
-        if args.multipart:
-            log("scenario multipart (placeholder)")
-            sections.append(guarded("multipart", bench.multipart))
-        else:
-            sections.append(Section("Multipart upload (PLACEHOLDER)", text=[
-                "1 GiB multipart upload of 8 MiB parts with 8 concurrent part uploads: skipped "
-                "(BleepStore does not implement multipart upload yet; run with `--multipart` to try it)."]))
         sampler.close()
         if server and any(s.failed or any(r.errors for r in s.rows) for s in sections):
             sections.append(Section("Server log (tail)", text=["```", server.log_tail(3000), "```"]))

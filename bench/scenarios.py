@@ -307,18 +307,16 @@ class Bench:
             "", "```", f"{cmd.replace(str(Path(cmd.split()[0]).parent) + '/', '.venv/bin/')}", "```"]
         return sec
 
-    # ------------------------------------------------------------------ multipart (placeholder)
+    # ------------------------------------------------------------------ multipart
     def multipart(self, size: int = 1 << 30, part: int = 8 << 20, conc: int = 8) -> Section:
-        """PLACEHOLDER — 1 GiB multipart upload of 8 MiB parts, 8 part uploads at once.
+        """1 GiB multipart upload of 8 MiB parts, 8 part uploads at once.
 
-        BleepStore does not implement multipart upload yet, so this has only been
-        written, not validated against it. It creates the upload with boto3, PUTs
-        the parts through presigned upload_part URLs on ``conc`` threads (each
-        streamed like ``stream_put``), completes with boto3, and reports MiB/s.
+        Creates the upload with boto3, PUTs the parts through presigned
+        upload_part URLs on ``conc`` threads (each streamed like ``stream_put``),
+        completes with boto3, and reports MiB/s for the whole (create to complete).
         Any failure is reported with the server's answer.
         """
-        sec = Section("Multipart upload (PLACEHOLDER: multipart is not implemented in BleepStore yet)",
-                      unit="MiB/s", conc_header="parts in flight")
+        sec = Section("Multipart upload", unit="MiB/s", conc_header="parts in flight")
         bucket, key = self.bucket("bench-multipart"), "multipart/object"
         label = f"{size_label(size)} in {size_label(part)} parts"
         self.sampler.begin()

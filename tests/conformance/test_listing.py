@@ -9,8 +9,7 @@ from urllib.parse import unquote_plus
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import (S3_NS, assert_client_error, assert_error, model_page, signed_request, utf8_sorted,
-                      xfail_bug)
+from .helpers import (S3_NS, assert_client_error, assert_error, model_page, signed_request, utf8_sorted)
 
 
 def _make_keys() -> list[str]:

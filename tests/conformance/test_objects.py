@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from .helpers import (UNSIGNED_PAYLOAD, assert_client_error, assert_error, error_of, key_path, md5_hex,
-                      raw_request_head, read_http_response, sign_headers, signed_request, xfail_bug)
+                      raw_request_head, read_http_response, sign_headers, signed_request)
 
 INLINE_MAX = 16 * 1024  # storage.inline_max_size default: objects up to this size live in the database
 
