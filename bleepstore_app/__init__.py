@@ -74,7 +74,7 @@ def configure_logging(settings) -> None:
     # No caller, thread or process lookups per record: the access log writes one
     # record per request and never uses them.
     logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging.logThreads = logging.logMultiprocessing = False  # gunicorn's own format uses %(process)d
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if settings.log_format == "json"
                          else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
