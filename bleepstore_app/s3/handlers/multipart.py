@@ -64,9 +64,10 @@ def upload_part(svc, req) -> S3Result:
 
 def _sent_checksum_algorithm(req) -> str | None:
     """The checksum algorithm a request body carries (header, trailer or SDK hint)."""
+    trailers = {n.strip().lower() for n in req.headers.get("x-amz-trailer", "").split(",")}
     for algorithm in CHECKSUM_ALGORITHMS:
         name = f"x-amz-checksum-{algorithm.lower()}"
-        if name in req.headers or name in req.headers.get("x-amz-trailer", "").lower():
+        if name in req.headers or name in trailers:
             return algorithm
     hint = req.headers.get("x-amz-sdk-checksum-algorithm")
     return hint.upper() if hint else None
