@@ -233,6 +233,11 @@ def get_object(svc: Services, caller: Caller | None, bucket: str, key: str,
     raise errors.InternalError()
 
 
+def object_parts(svc: Services, record: ObjectRecord) -> list[tuple] | None:
+    """The parts of a multipart object (for partNumber reads); None for others."""
+    return svc.meta.get_object_parts(record.bucket, record.key) if record.parts_count else None
+
+
 def delete_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> None:
     """DeleteObject: 204 whether or not the key existed."""
     check_key(key)

@@ -51,7 +51,7 @@ def head_object(svc, req) -> S3Result:
         record = objects.head_object(svc, req.caller, req.bucket, req.key, h.conditions(req.headers))
     except NotModified as nm:
         return _not_modified(nm)
-    parts = svc.meta.get_object_parts(req.bucket, req.key) if "partNumber" in req.query and record.parts_count else None
+    parts = objects.object_parts(svc, record) if "partNumber" in req.query else None
     span, out = _span_and_headers(req, record, parts)
     out.update(h.response_overrides(req.query, anonymous=req.caller is None))
     if span is None:
