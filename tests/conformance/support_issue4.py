@@ -30,6 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from . import helpers as _helpers
 from ..servers import ACCESS_KEY, OTHER_ACCESS_KEY, OTHER_SECRET_KEY, SECRET_KEY
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -80,37 +81,9 @@ def describe(resp: requests.Response) -> str:
 
 # -- SigV4 ---------------------------------------------------------------------------------
 
-class _ForcedSigner(botocore.auth.S3SigV4Auth):
-    """botocore's S3 SigV4 signer, but the payload hash is whatever we say.
-
-    (botocore's S3SigV4Auth deletes any preset X-Amz-Content-SHA256 header and
-    sets its own from ``payload()``, so a preset streaming value is not kept:
-    overriding ``payload`` is the way to sign a STREAMING-* request.)"""
-
-    forced: str | None = None
-
-    def payload(self, request):
-        if self.forced is not None:
-            return self.forced
-        return super().payload(request)
-
-
-def sign_headers(method: str, url: str, *, headers: dict | None = None, body: bytes = b"",
-                 access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY,
-                 payload_hash: str | None = None, when: _dt.datetime | None = None) -> dict[str, str]:
-    """Headers (with Host, X-Amz-Date, X-Amz-Content-SHA256, Authorization) for a
-    SigV4-signed ``method url`` (url already percent-encoded)."""
-    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
-    signer = _ForcedSigner(Credentials(access_key, secret_key), "s3", REGION)
-    signer.forced = payload_hash
-    if when is not None:
-        with mock.patch("botocore.auth.get_current_datetime", return_value=when):
-            signer.add_auth(req)
-    else:
-        signer.add_auth(req)
-    out = dict(req.headers.items())
-    out["Host"] = botocore.auth._host_from_url(url)
-    return out
+# sign_headers: the SigV4 signer with a forceable payload hash lives in helpers.py
+# (botocore drops a preset X-Amz-Content-SHA256, so STREAMING-* is forced via payload()).
+sign_headers = _helpers.sign_headers
 
 
 def quote_key(key: str) -> str:
