@@ -67,11 +67,20 @@ DEFAULTS: dict[str, Any] = {
         # bytes and metadata); 0 turns inlining off.
         "inline_max_size": 16 * 1024,
         "local": {"root_dir": "./data/objects", "fsync": True},
+        # Gateway backends: bytes in a cloud bucket under ``prefix``. Credentials
+        # come from each SDK's standard chain; none is required here.
+        "aws": {"bucket": "", "region": "us-east-1", "prefix": "", "endpoint_url": "",
+                "path_style": False, "part_size": 8 * 1024**2, "max_pool_connections": 64},
+        "gcp": {"bucket": "", "project": "", "prefix": "", "endpoint": "",
+                "chunk_size": 8 * 1024**2, "max_pool_connections": 64},
+        "azure": {"container": "", "account_url": "", "prefix": "", "connection_string": "",
+                  "account_key": "", "sas_token": "", "block_size": 8 * 1024**2, "max_pool_connections": 64},
     },
 }
 
 ENGINES = ("sqlite", "postgresql")
-BACKENDS = ("local",)
+BACKENDS = ("local", "aws", "gcp", "azure")
+GATEWAY_PART_MIN = 5 * 1024**2
 SYNCHRONOUS = ("FULL", "NORMAL")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -86,6 +95,39 @@ class Credential:
     secret_key: str
     owner_id: str
     display_name: str
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    bucket: str
+    region: str
+    prefix: str
+    endpoint_url: str
+    path_style: bool
+    part_size: int
+    max_pool_connections: int
+
+
+@dataclass(frozen=True)
+class GcpSettings:
+    bucket: str
+    project: str
+    prefix: str
+    endpoint: str
+    chunk_size: int
+    max_pool_connections: int
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    container: str
+    account_url: str
+    prefix: str
+    connection_string: str
+    account_key: str
+    sas_token: str
+    block_size: int
+    max_pool_connections: int
 
 
 @dataclass(frozen=True)
@@ -115,6 +157,8 @@ class Settings:
     inline_max_size: int
     local_root_dir: str
     local_fsync: bool
+    # The chosen gateway backend's settings (None for local).
+    gateway: AwsSettings | GcpSettings | AzureSettings | None = None
     source: str = field(default="defaults", compare=False)
 
     @property
@@ -323,4 +367,44 @@ def _validate(tree: dict) -> Settings:
         inline_max_size=_int(tree, "storage.inline_max_size", 0, 1024 * 1024),
         local_root_dir=_str(tree, "storage.local.root_dir"),
         local_fsync=_bool(tree, "storage.local.fsync"),
+        gateway=_gateway(tree),
     )
+
+
+def _prefix(tree: dict, key: str) -> str:
+    value = _str(tree, key, empty_ok=True)
+    _require(not value.startswith("/"), key, "a key prefix without a leading slash (e.g. bleepstore/)", value)
+    return value
+
+
+def _gateway(tree: dict) -> AwsSettings | GcpSettings | AzureSettings | None:
+    """The gateway settings of the chosen backend, with its required keys checked."""
+    backend = _str(tree, "storage.backend", BACKENDS)
+    if backend == "aws":
+        return AwsSettings(
+            bucket=_str(tree, "storage.aws.bucket"), region=_str(tree, "storage.aws.region"),
+            prefix=_prefix(tree, "storage.aws.prefix"), endpoint_url=_str(tree, "storage.aws.endpoint_url", empty_ok=True),
+            path_style=_bool(tree, "storage.aws.path_style"),
+            part_size=_int(tree, "storage.aws.part_size", GATEWAY_PART_MIN, 5 * 1024**3),
+            max_pool_connections=_int(tree, "storage.aws.max_pool_connections", 1))
+    if backend == "gcp":
+        chunk = _int(tree, "storage.gcp.chunk_size", 256 * 1024)
+        _require(chunk % (256 * 1024) == 0, "storage.gcp.chunk_size", "a multiple of 262144 (256 KiB)", chunk)
+        return GcpSettings(
+            bucket=_str(tree, "storage.gcp.bucket"), project=_str(tree, "storage.gcp.project", empty_ok=True),
+            prefix=_prefix(tree, "storage.gcp.prefix"), endpoint=_str(tree, "storage.gcp.endpoint", empty_ok=True),
+            chunk_size=chunk, max_pool_connections=_int(tree, "storage.gcp.max_pool_connections", 1))
+    if backend == "azure":
+        settings = AzureSettings(
+            container=_str(tree, "storage.azure.container"),
+            account_url=_str(tree, "storage.azure.account_url", empty_ok=True),
+            prefix=_prefix(tree, "storage.azure.prefix"),
+            connection_string=_str(tree, "storage.azure.connection_string", empty_ok=True),
+            account_key=_str(tree, "storage.azure.account_key", empty_ok=True),
+            sas_token=_str(tree, "storage.azure.sas_token", empty_ok=True),
+            block_size=_int(tree, "storage.azure.block_size", 1024 * 1024, 4000 * 1024**2),
+            max_pool_connections=_int(tree, "storage.azure.max_pool_connections", 1))
+        _require(bool(settings.connection_string or settings.account_url), "storage.azure.account_url",
+                 "an account URL such as https://<account>.blob.core.windows.net (or a connection_string)", "")
+        return settings
+    return None

@@ -32,6 +32,7 @@ from .metadata.store import MetadataStore
 from .service import Services
 from .service.multipart import reap_expired_uploads
 from .storage import make_storage
+from .storage.base import StorageError
 
 log = logging.getLogger("bleepstore.recovery")
 
@@ -79,10 +80,16 @@ def recover(settings: Settings, orphan_min_age: float = ORPHAN_MIN_AGE_SECONDS) 
         meta.seed_credentials(CredentialRecord(c.access_key, c.secret_key, c.owner_id, c.display_name)
                               for c in settings.credentials)
         storage = make_storage(settings)
-        storage.recover()
         services = Services(settings=settings, meta=meta, storage=storage)
         reaped = reap_expired_uploads(services, settings.upload_lifetime_seconds)
-        removed = sweep_orphans(meta, storage, orphan_min_age)
+        try:
+            storage.recover()
+            removed = sweep_orphans(meta, storage, orphan_min_age)
+        except StorageError as exc:
+            # A cloud backend that cannot be reached must not stop the server:
+            # /readyz reports it, and the next start sweeps what this one could not.
+            log.warning("storage recovery skipped: the %s backend failed: %s", storage.name, exc)
+            removed = 0
     finally:
         db.dispose()
     log.info("recovery done in %.2fs (%d expired uploads reaped, %d orphan blobs removed)",

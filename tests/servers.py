@@ -81,7 +81,9 @@ class Server:
         return [int(p) for p in out.split()]
 
 
-def write_config(workdir: Path, database_url: str | None, extra: str = "") -> Path:
+def write_config(workdir: Path, database_url: str | None, extra: str = "", storage: str | None = None) -> Path:
+    """A server config in ``workdir``; ``storage`` replaces the default local-disk
+    storage section (e.g. an emulator's gateway settings)."""
     metadata = (f"  engine: postgresql\n  postgresql:\n    url: {database_url}\n" if database_url
                 else f"  engine: sqlite\n  sqlite:\n    path: {workdir}/data/metadata.db\n")
     text = f"""server:
@@ -97,13 +99,14 @@ auth:
       secret_key: {OTHER_SECRET_KEY}
       display_name: other-user
 metadata:
-{metadata}storage:
-  local:
-    root_dir: {workdir}/data/objects
-{extra}"""
+{metadata}{storage or _local_storage(workdir)}{extra}"""
     path = workdir / "bleepstore.yaml"
     path.write_text(text)
     return path
+
+
+def _local_storage(workdir: Path) -> str:
+    return f"storage:\n  local:\n    root_dir: {workdir}/data/objects\n"
 
 
 class PostgresDatabases:

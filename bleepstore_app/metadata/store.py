@@ -69,7 +69,8 @@ Q_OBJECT_WITH_INLINE = Prepared(
     .where(_WHERE_KEY))
 # FOR UPDATE (PostgreSQL; SQLite writers are serialised anyway): the location read
 # is the one this transaction replaces, even with writers racing on other nodes.
-Q_OBJECT_LOCATION = Prepared(select(o.data_location, o.data_inline, o.etag).where(_WHERE_KEY).with_for_update())
+Q_OBJECT_LOCATION = Prepared(select(o.data_location, o.data_inline, o.etag, o.parts_count)
+                             .where(_WHERE_KEY).with_for_update())
 Q_INSERT_OBJECT_IF_ABSENT = Prepared(lambda d: _dialect_insert(d, t.objects).values(
     {c: bindparam(c) for c in _OBJECT_NAMES}).on_conflict_do_nothing(index_elements=["bucket", "key"]))
 Q_UPDATE_OBJECT = Prepared(update(t.objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
@@ -104,15 +105,16 @@ _LIST_QUERIES = {
 def _release(cur: Cursor, bucket: str, key: str, old: tuple) -> list[str]:
     """Drop what a replaced or deleted version owns besides its row (inline bytes,
     part rows); return the blob locations to delete after the commit."""
-    location, inline = old[0], old[1]
+    location, inline, parts_count = old[0], old[1], old[3]
     if inline:
         cur.run(Q_DELETE_INLINE, id=location)
         return []
-    if location == t.MULTIPART_LOCATION:
+    released = [location]
+    if location == t.MULTIPART_LOCATION:  # its bytes are its part blobs
         released = [r[0] for r in cur.all(Q_OBJECT_PART_LOCATIONS, bucket=bucket, key=key)]
+    if parts_count:  # part rows (of a composed object too: they map partNumber to offsets)
         cur.run(Q_DELETE_OBJECT_PARTS, bucket=bucket, key=key)
-        return released
-    return [location]
+    return released
 
 
 def _object_record(row) -> ObjectRecord:

@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, request
 from werkzeug.routing import PathConverter
 
 from .. import errors
+from ..storage.base import StorageError, StorageThrottled, StorageTimeout, StorageUnavailable
 from .handlers import load_all
 from .request import CredentialCache, authenticate, parse_request
 from .responses import render, render_error
@@ -46,10 +47,25 @@ def s3_request(_path: str = ""):
         return render(handler(state.services, req), req.method, request_id)
     except errors.S3Error as err:
         return render_error(err, environ["REQUEST_METHOD"], req.resource if req else "/", request_id)
+    except StorageError as exc:
+        log.warning("storage backend failed in %s (request %s): %s", req.operation if req else "?", request_id, exc)
+        return render_error(_storage_error(exc), environ["REQUEST_METHOD"], req.resource if req else "/",
+                            request_id)
     except Exception:
         log.exception("internal error in %s (request %s)", req.operation if req else "?", request_id)
         return render_error(errors.InternalError(), environ["REQUEST_METHOD"],
                             req.resource if req else "/", request_id)
+
+
+def _storage_error(exc: StorageError) -> errors.S3Error:
+    """A backing-store failure as the S3 error a client knows how to handle."""
+    if isinstance(exc, StorageThrottled):
+        return errors.SlowDown()
+    if isinstance(exc, StorageTimeout):
+        return errors.RequestTimeout()
+    if isinstance(exc, StorageUnavailable):
+        return errors.ServiceUnavailable()
+    return errors.InternalError()  # includes BlobNotFound: metadata pointing at missing data
 
 
 def register_http_errors(app) -> None:

@@ -53,6 +53,11 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
                         continue
                 else:
                     location = svc.storage.copy(source.data_location).location
+                    if source.parts_count:  # a composed multipart object: keep its part map
+                        parts = _part_map(svc, src_bucket, src_key, source, location)
+                        if parts is None:
+                            delete_blobs(svc, [location])
+                            continue
             except BlobNotFound:
                 continue
         chosen = attrs if replace_metadata else ObjectAttributes(
@@ -87,6 +92,16 @@ def _copy_parts(svc: Services, bucket: str, key: str, source: ObjectRecord) -> l
         delete_blobs(svc, [row["data_location"] for row in rows])
         return None
     return rows
+
+
+def _part_map(svc: Services, bucket: str, key: str, source: ObjectRecord, location: str) -> list[dict] | None:
+    """The part rows of a composed source (one blob), for its copy at ``location``;
+    None if the source was replaced meanwhile (its rows name another blob)."""
+    parts = svc.meta.get_object_parts(bucket, key)
+    if len(parts) != source.parts_count or any(row[5] != source.data_location for row in parts):
+        return None
+    return [{"part_number": number, "offset": offset, "size": size, "etag": etag, "checksums": checksums,
+             "data_location": location} for number, offset, size, etag, checksums, _ in parts]
 
 
 def delete_objects(svc: Services, caller: Caller | None, bucket: str,

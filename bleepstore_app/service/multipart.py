@@ -1,10 +1,14 @@
 """Multipart uploads: CreateMultipartUpload, UploadPart, UploadPartCopy,
 CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
 
-Each part is its own blob. Completion copies no data: in one metadata
-transaction the object row is written with its ordered part blobs (object_parts),
-so each byte is written once, when its part is uploaded, and ``kill -9`` at any
-moment leaves either the still-completable upload or the finished object.
+Each part is its own blob. On the local disk completion copies no data: in one
+metadata transaction the object row is written with its ordered part blobs
+(object_parts), so each byte is written once, when its part is uploaded. Gateway
+backends first assemble the parts into one blob natively (``storage.compose``),
+and the object row then points at it (object_parts keeps the part offsets for
+partNumber reads). Either way ``kill -9`` at any moment leaves either the
+still-completable upload or the finished object; a composed blob that lost the
+race to commit is deleted, or swept as an orphan after a crash.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from ..auth.payload import new_checksum
 from ..metadata.multipart import NoUpload, PartRecord, UploadRecord
 from ..metadata.records import MissingBucket, ObjectRecord, now_us
 from ..metadata.tables import MULTIPART_LOCATION
+from ..storage.base import BlobNotFound
 from . import Caller, Services
 from . import acl as acls
 from .buckets import require_bucket, require_bucket_permission
@@ -100,6 +105,16 @@ def upload_part_copy(svc: Services, caller: Caller | None, upload: UploadRecord,
     """UploadPartCopy: a part made of (a range of) an existing object's bytes,
     streamed inside the server; ``blob`` is the source opened for reading."""
     start, end = span if span is not None else (0, source.size)
+    whole_single_blob = ((start, end) == (0, source.size) and not source.data_inline and not source.parts_count
+                         and source.data_location != MULTIPART_LOCATION)
+    if whole_single_blob:  # copied inside the backend; its ETag is the source's MD5
+        try:
+            stored = svc.storage.copy(source.data_location)
+        except BlobNotFound:
+            pass  # replaced meanwhile: the reader opened before still has the bytes
+        else:
+            return _record_part(svc, upload, PartRecord(part_number, stored.size, source.etag, now_us(),
+                                                        {}, stored.location))
     reader = _HashingStream(blob.iter_range(start, end))
     stored = svc.storage.put(reader)
     return _record_part(svc, upload, PartRecord(part_number, stored.size, reader.md5.hexdigest(), now_us(),
@@ -136,6 +151,42 @@ class Completed:
     checksum_type: str | None
 
 
+class _PartsChanged(Exception):
+    """A part was re-uploaded between composing and committing: compose again."""
+
+
+def _choose_parts(upload_id: str, requested: list[RequestedPart], parts: list[PartRecord]) -> list[PartRecord]:
+    """The uploaded parts the request names, checked by S3's rules."""
+    by_number = {p.part_number: p for p in parts}
+    chosen = []
+    for want in requested:
+        have = by_number.get(want.part_number)
+        if have is None or have.etag != want.etag.strip().strip('"'):
+            raise errors.InvalidPart(UploadId=upload_id, PartNumber=want.part_number, ETag=want.etag)
+        for alg, value in want.checksums.items():
+            if have.checksums.get(alg) not in (None, value):
+                raise errors.InvalidPart(UploadId=upload_id, PartNumber=want.part_number, ETag=want.etag)
+        chosen.append(have)
+    for part in chosen[:-1]:
+        if part.size < MIN_PART_SIZE:
+            raise errors.EntityTooSmall(ProposedSize=part.size, MinSizeAllowed=MIN_PART_SIZE,
+                                        PartNumber=part.part_number, ETag=part.etag)
+    return chosen
+
+
+def _compose(svc: Services, upload_id: str, bucket: str, key: str, requested: list[RequestedPart]):
+    """Gateway backends assemble the parts into one blob natively (S3 multipart,
+    GCS compose, Azure block list) before the metadata transaction; returns the
+    new blob and the part locations it was made of, or (None, None) when the
+    backend keeps parts as they are (local disk) or the upload is not open."""
+    upload = svc.meta.get_upload(upload_id, bucket, key)
+    if upload is None or upload.state != "open":
+        return None, None
+    chosen = _choose_parts(upload_id, requested, svc.meta.list_parts(upload_id, 0, MAX_PART_NUMBER + 1))
+    locations = [p.data_location for p in chosen]
+    return svc.storage.compose(locations), locations
+
+
 def complete_multipart_upload(svc: Services, caller: Caller | None, bucket: str, key: str, upload_id: str,
                               requested: list[RequestedPart], object_checksum: dict | None = None) -> Completed:
     """CompleteMultipartUpload, by S3's rules: parts ascending (InvalidPartOrder),
@@ -148,22 +199,33 @@ def complete_multipart_upload(svc: Services, caller: Caller | None, bucket: str,
     numbers = [p.part_number for p in requested]
     if any(b <= a for a, b in zip(numbers, numbers[1:])):
         raise errors.InvalidPartOrder(UploadId=upload_id)
+    for _attempt in range(3):
+        composed, composed_from = _compose(svc, upload_id, bucket, key, requested)
+        unowned = [composed.location] if composed is not None else []
+        try:
+            completed, committed = _commit_completion(svc, bucket, key, upload_id, requested, object_checksum,
+                                                      composed, composed_from)
+        except _PartsChanged:
+            delete_blobs(svc, unowned)
+            continue
+        except BaseException:
+            delete_blobs(svc, unowned)
+            raise
+        if not committed:  # completed before: the object does not own this blob
+            delete_blobs(svc, unowned)
+        return completed
+    raise errors.InternalError()
 
+
+def _commit_completion(svc: Services, bucket: str, key: str, upload_id: str, requested: list[RequestedPart],
+                       object_checksum: dict | None, composed, composed_from: list[str] | None,
+                       ) -> tuple[Completed, bool]:
+    """The metadata transaction of a completion; returns the answer and whether
+    this call committed the object (False: an earlier call had)."""
     def assemble(upload: UploadRecord, parts: list[PartRecord]):
-        by_number = {p.part_number: p for p in parts}
-        chosen = []
-        for want in requested:
-            have = by_number.get(want.part_number)
-            if have is None or have.etag != want.etag.strip().strip('"'):
-                raise errors.InvalidPart(UploadId=upload_id, PartNumber=want.part_number, ETag=want.etag)
-            for alg, value in want.checksums.items():
-                if have.checksums.get(alg) not in (None, value):
-                    raise errors.InvalidPart(UploadId=upload_id, PartNumber=want.part_number, ETag=want.etag)
-            chosen.append(have)
-        for part in chosen[:-1]:
-            if part.size < MIN_PART_SIZE:
-                raise errors.EntityTooSmall(ProposedSize=part.size, MinSizeAllowed=MIN_PART_SIZE,
-                                            PartNumber=part.part_number, ETag=part.etag)
+        chosen = _choose_parts(upload_id, requested, parts)
+        if composed is not None and [p.data_location for p in chosen] != composed_from:
+            raise _PartsChanged()
         etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen)).hexdigest() + f"-{len(chosen)}"
         checksums = _combined_checksum(upload, chosen)
         for alg, value in (object_checksum or {}).items():
@@ -172,16 +234,19 @@ def complete_multipart_upload(svc: Services, caller: Caller | None, bucket: str,
         rows, offset = [], 0
         for part in chosen:
             rows.append({"part_number": part.part_number, "offset": offset, "size": part.size, "etag": part.etag,
-                         "checksums": None, "data_location": part.data_location})
+                         "checksums": None,
+                         "data_location": composed.location if composed is not None else part.data_location})
             offset += part.size
         record = ObjectRecord(
             bucket=bucket, key=key, size=offset, etag=etag, last_modified=now_us(),
             owner_id=upload.owner_id, owner_display_name=upload.owner_display_name,
-            data_location=MULTIPART_LOCATION, storage_class=upload.storage_class,
+            data_location=composed.location if composed is not None else MULTIPART_LOCATION,
+            storage_class=upload.storage_class,
             content_type=upload.content_type, content_headers=upload.content_headers,
             user_metadata=upload.user_metadata, checksums=checksums, acl=upload.acl, parts_count=len(chosen))
-        chosen_numbers = {p.part_number for p in chosen}
-        unused = [p.data_location for p in parts if p.part_number not in chosen_numbers]
+        # Parts not chosen are deleted; with a composed blob, the chosen ones too.
+        kept = set() if composed is not None else {p.part_number for p in chosen}
+        unused = [p.data_location for p in parts if p.part_number not in kept]
         return record, rows, unused
 
     try:
@@ -193,9 +258,9 @@ def complete_multipart_upload(svc: Services, caller: Caller | None, bucket: str,
     delete_blobs(svc, leftovers)
     if record is None:  # completed before: the same answer again
         return Completed(bucket, key, upload.completed_etag, upload.checksum_algorithm,
-                         upload.completed_checksum, upload.checksum_type)
+                         upload.completed_checksum, upload.checksum_type), False
     checksum = next(iter(record.checksums.values()), None)
-    return Completed(bucket, key, record.etag, upload.checksum_algorithm, checksum, upload.checksum_type)
+    return Completed(bucket, key, record.etag, upload.checksum_algorithm, checksum, upload.checksum_type), True
 
 
 def _combined_checksum(upload: UploadRecord, parts: list[PartRecord]) -> dict:

@@ -11,7 +11,21 @@ from .base import StorageBackend
 
 def make_storage(settings) -> StorageBackend:
     """Build the configured backend."""
-    if settings.storage_backend == "local":
+    backend = settings.storage_backend
+    if backend == "local":
         from .local import LocalStorage
         return LocalStorage(settings.local_root_dir, fsync=settings.local_fsync)
-    raise ValueError(f"storage.backend: unknown backend {settings.storage_backend!r}")
+    try:
+        if backend == "aws":
+            from .aws import AwsStorage
+            return AwsStorage(settings.gateway)
+        if backend == "gcp":
+            from .gcp import GcpStorage
+            return GcpStorage(settings.gateway)
+        if backend == "azure":
+            from .azure import AzureStorage
+            return AzureStorage(settings.gateway)
+    except ImportError as exc:  # the SDK is an optional extra
+        raise ValueError(f"storage.backend: {backend} needs {exc.name}; install it with "
+                         f"pip install 'bleepstore[{backend}]'") from None
+    raise ValueError(f"storage.backend: unknown backend {backend!r}")

@@ -28,6 +28,18 @@ class BlobNotFound(StorageError):
     """The location names no blob (metadata points at missing data)."""
 
 
+class StorageThrottled(StorageError):
+    """The backing store asked us to slow down (S3 SlowDown)."""
+
+
+class StorageTimeout(StorageError):
+    """The backing store did not answer in time (S3 RequestTimeout)."""
+
+
+class StorageUnavailable(StorageError):
+    """The backing store cannot be reached or is failing (S3 ServiceUnavailable)."""
+
+
 @dataclass(frozen=True)
 class StoredBlob:
     location: str
@@ -73,9 +85,23 @@ class StorageBackend(ABC):
     def copy(self, location: str) -> StoredBlob:
         """Server-side copy of a whole blob into a new location."""
 
-    @abstractmethod
-    def concatenate(self, locations: list[str]) -> StoredBlob:
-        """A new blob holding the given blobs back to back (multipart assembly)."""
+    def copy_range(self, location: str, start: int, end: int) -> StoredBlob:
+        """A new blob holding bytes [start, end) of a blob (UploadPartCopy).
+        By default streamed through this process; backends override it with a
+        server-side copy where their store has one."""
+        reader = self.open(location)
+        try:
+            return self.put(_IterReader(reader.iter_range(start, end)))
+        finally:
+            reader.close()
+
+    def compose(self, locations: list[str]) -> StoredBlob | None:
+        """Multipart completion: a new blob holding the given part blobs back to
+        back, built inside the store (S3 UploadPartCopy, GCS compose, Azure block
+        list), or None when the parts are best left as they are and read in order
+        (the local disk: completion then copies nothing). The part blobs stay; the
+        caller deletes them once metadata points at the new blob."""
+        return None
 
     @abstractmethod
     def recover(self) -> None:
@@ -88,3 +114,22 @@ class StorageBackend(ABC):
     @abstractmethod
     def check(self) -> None:
         """Raise StorageError if the backend cannot serve now (readiness)."""
+
+
+class _IterReader:
+    """``read(n)`` over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = bytearray()
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buffer) < n:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        size = len(self._buffer) if n < 0 else min(n, len(self._buffer))
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return out

@@ -116,9 +116,9 @@ class LocalStorage(StorageBackend):
         return self._write_new(fill)
 
     def copy(self, location: str) -> StoredBlob:
-        return self.concatenate([location])
+        return self._concatenate([location])
 
-    def concatenate(self, locations: list[str]) -> StoredBlob:
+    def _concatenate(self, locations: list[str]) -> StoredBlob:
         def fill(fd: int) -> int:
             size = 0
             for loc in locations:

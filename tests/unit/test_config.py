@@ -326,7 +326,7 @@ def test_load_settings_postgres_scheme_accepted():
     ({"metadata.engine": "postgresql", "metadata.postgresql.url": "mysql://h/db"},
      "metadata.postgresql.url: 'mysql://h/db' is not allowed; expected a URL like "
      "postgresql+psycopg://user@host:5432/db"),
-    ({"storage.backend": "s3"}, "storage.backend: 's3' is not allowed; expected one of local"),
+    ({"storage.backend": "s3"}, "storage.backend: 's3' is not allowed; expected one of local, aws, gcp, azure"),
     ({"storage.inline_max_size": 2 ** 20 + 1},
      "storage.inline_max_size: 1048577 is not allowed; expected an integer >= 0 and <= 1048576"),
     ({"storage.local.root_dir": None}, "storage.local.root_dir: None is not allowed; expected a non-empty string"),
@@ -360,3 +360,29 @@ def test_load_settings_overrides_section_raises_config_error(overrides):
     with pytest.raises(ConfigError) as exc:
         load(overrides=overrides)
     assert str(exc.value).startswith(next(iter(overrides)))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"storage.backend": "aws"}, "storage.aws.bucket: '' is not allowed; expected a non-empty string"),
+    ({"storage.backend": "gcp"}, "storage.gcp.bucket: '' is not allowed; expected a non-empty string"),
+    ({"storage.backend": "azure"}, "storage.azure.container: '' is not allowed; expected a non-empty string"),
+    ({"storage.backend": "azure", "storage.azure.container": "c"}, "storage.azure.account_url: "),
+    ({"storage.backend": "aws", "storage.aws.bucket": "b", "storage.aws.part_size": 1024},
+     "storage.aws.part_size: 1024 is not allowed"),
+    ({"storage.backend": "gcp", "storage.gcp.bucket": "b", "storage.gcp.chunk_size": 300000},
+     "storage.gcp.chunk_size: 300000 is not allowed; expected a multiple of 262144"),
+    ({"storage.backend": "aws", "storage.aws.bucket": "b", "storage.aws.prefix": "/x"},
+     "storage.aws.prefix: '/x' is not allowed"),
+])
+def test_gateway_settings_are_checked_at_load(overrides, message):
+    with pytest.raises(ConfigError) as info:
+        load(overrides=overrides)
+    assert str(info.value).startswith(message)
+
+
+def test_gateway_settings_from_the_environment():
+    settings = load(BLEEPSTORE_STORAGE_BACKEND="aws", BLEEPSTORE_STORAGE_AWS_BUCKET="b",
+                    BLEEPSTORE_STORAGE_AWS_ENDPOINT_URL="http://127.0.0.1:9000")
+    assert settings.gateway.bucket == "b" and settings.gateway.endpoint_url == "http://127.0.0.1:9000"
+    assert settings.gateway.part_size == 8 * 1024 * 1024 and settings.gateway.prefix == ""
+    assert load().gateway is None
