@@ -21,6 +21,11 @@ ENGINES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 # object in the cloud emulator): BLEEPSTORE_TEST_GATEWAYS=aws-moto,gcp,azure,...
 GATEWAY_EMULATORS = {"aws-moto": "moto", "aws-seaweedfs": "seaweedfs", "gcp": "gcs", "azure": "azurite"}
 GATEWAYS = [g.strip() for g in os.environ.get("BLEEPSTORE_TEST_GATEWAYS", "").split(",") if g.strip()]
+# The whole conformance suite through nginx in front of three nodes on one
+# PostgreSQL database (deploy/): BLEEPSTORE_TEST_CLUSTER=1.
+CLUSTER = ["cluster"] if os.environ.get("BLEEPSTORE_TEST_CLUSTER") == "1" else []
+if CLUSTER and not PG_URL:
+    raise RuntimeError("BLEEPSTORE_TEST_CLUSTER=1 needs BLEEPSTORE_TEST_DATABASE_URL (PostgreSQL)")
 for _name in GATEWAYS:
     if _name not in GATEWAY_EMULATORS:
         raise RuntimeError(f"BLEEPSTORE_TEST_GATEWAYS: unknown gateway {_name!r}; known: {', '.join(GATEWAY_EMULATORS)}")
@@ -36,10 +41,16 @@ def pg_databases():
     dbs.drop_all()
 
 
-@pytest.fixture(scope="session", params=ENGINES + [f"sqlite+{g}" for g in GATEWAYS])
+@pytest.fixture(scope="session", params=ENGINES + [f"sqlite+{g}" for g in GATEWAYS] + CLUSTER)
 def server(request, tmp_path_factory, pg_databases, emulators):
     """A running server (2 gevent workers) on the engine (and gateway backend) of
-    this parametrisation."""
+    this parametrisation, or three of them behind nginx ("cluster")."""
+    if request.param == "cluster":
+        from .cluster import Cluster
+        cluster = Cluster(tmp_path_factory.mktemp("cluster"), pg_databases.create()).start()
+        yield cluster
+        cluster.stop()
+        return
     engine, _, gateway = request.param.partition("+")
     workdir = tmp_path_factory.mktemp(f"server-{engine}-{gateway or 'local'}")
     url = pg_databases.create() if engine == "postgresql" else None
@@ -51,6 +62,7 @@ def server(request, tmp_path_factory, pg_databases, emulators):
     env["BLEEPSTORE_CONFIG"] = str(write_config(workdir, url, storage=storage))
     srv = Server(workdir, env).start()
     srv.engine, srv.backend = engine, gateway or "local"
+    srv.inline_max_size = 0 if gateway else 16 * 1024  # gateways: every object goes to the cloud
     yield srv
     srv.stop()
 

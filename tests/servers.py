@@ -1,6 +1,7 @@
 """Start and stop real BleepStore servers (gunicorn + gevent) for the tests."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -75,6 +76,30 @@ class Server:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(15)
+
+    def blobs(self) -> set[str]:
+        """Every blob location in the server's storage backend (local disk or a
+        gateway's bucket), read through the backend itself."""
+        with self._storage() as storage:
+            return set(storage.iter_locations(-3600))  # a cutoff in the future: all
+
+    def blob_bytes(self, location: str) -> bytes:
+        with self._storage() as storage:
+            reader = storage.open(location)
+            return b"".join(reader.iter_range(0, reader.size))
+
+    @contextlib.contextmanager
+    def _storage(self):
+        """The server's StorageBackend, built from its config in this process."""
+        from bleepstore_app.config import load_settings
+        from bleepstore_app.storage import make_storage
+        saved = dict(os.environ)
+        os.environ.update(self.env)  # the SDKs read credentials from the environment
+        try:
+            yield make_storage(load_settings(self.env["BLEEPSTORE_CONFIG"], environ=self.env))
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
     def worker_pids(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout

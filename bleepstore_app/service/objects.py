@@ -220,8 +220,13 @@ def get_object(svc: Services, caller: Caller | None, bucket: str, key: str,
                     pass
             continue  # replaced meanwhile: read again
         else:
+            # A composed multipart object (gateway backends) is one blob, and part
+            # rows naming it that map partNumber to its offsets.
+            parts = object_parts(svc, record)
+            if parts is not None and any(row[5] != record.data_location for row in parts):
+                continue  # replaced meanwhile: read again
             try:
-                return ObjectRead(record, svc.storage.open(record.data_location))
+                return ObjectRead(record, svc.storage.open(record.data_location), parts)
             except BlobNotFound:
                 pass
         # Bytes gone: either replaced by a concurrent write (read again), or lost.
