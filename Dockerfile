@@ -15,12 +15,10 @@ WORKDIR /app
 
 COPY setup.cfg setup.py README.md gunicorn.conf.py wsgi.py ./
 COPY bleepstore_app bleepstore_app
-COPY migrations migrations
 COPY deploy/entrypoint.sh deploy/migrate.sh deploy/
-# Installed from the project's own setup.cfg, with the PostgreSQL driver. Editable:
-# the Alembic migrations stay in /app/migrations next to the package, which is where
-# bleepstore_app.MIGRATIONS_DIR looks (a plain wheel install does not contain them).
-RUN pip install -e '.[postgres,aws,gcp,azure]' \
+# Installed from the project's own setup.cfg, with the PostgreSQL driver and the
+# gateway SDKs; the Alembic migrations are inside the package.
+RUN pip install '.[postgres,aws,gcp,azure]' \
     && chmod 0755 deploy/entrypoint.sh deploy/migrate.sh \
     && mkdir -p /var/lib/bleepstore/objects \
     && chown -R bleepstore:bleepstore /var/lib/bleepstore

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 __version__ = "0.1.0"
 
-MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")  # shipped inside the package
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, settings=None):

@@ -22,6 +22,7 @@ class Cluster:
     engine = "postgresql"
     backend = "local"
     inline_max_size = 16 * 1024
+    proxied = True  # requests reach the nodes through nginx
 
     def __init__(self, workdir: Path, database_url: str) -> None:
         self.workdir = workdir

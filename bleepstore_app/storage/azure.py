@@ -10,9 +10,18 @@ Mapping
                 ``commit_block_list``. If ``source.read`` raises, nothing is committed:
                 staged blocks stay uncommitted, invisible to reads and listings, and
                 Azure discards them after 7 days. The exception propagates unchanged.
-    open        ``get_blob_properties`` for the size; ``iter_range`` is one ranged
-                ``download_blob(offset, length, max_concurrency=1)`` iterated with
-                ``.chunks()``: the SDK fetches at most ``_GET_CHUNK`` bytes per request.
+    open        One Get Blob of the whole blob, started at open and streamed (the size
+                comes from its Content-Length), so a blob deleted after open (a concurrent
+                overwrite) still reads in full. ``iter_range(0, end)`` reads that response
+                up to ``end``; any other range closes it and issues one ranged Get Blob.
+                The public ``download_blob`` cannot do this: it reads its first response
+                (``max_single_get_size``) into memory and fetches the rest with further
+                ranged requests, which fail once the blob is deleted. So the GET goes
+                through the generated ``download`` operation that ``download_blob`` itself
+                calls (``BlobClient._client.blob.download``, private), on the client's own
+                pipeline (auth, retries, x-ms-version, our session), with its body left
+                streaming. Should a future SDK lack that operation, reads fall back to
+                ``download_blob(...).chunks()`` (``_GET_CHUNK`` per request).
     copy        Server-side ``start_copy_from_url`` (the source URL carries a short-lived
                 read SAS when we hold the account key, or the client's own SAS), then
                 ``get_blob_properties().copy.status`` is polled until "success". With
@@ -35,7 +44,7 @@ ids of a blob have the same length (Azure requires it); the SDK base64-encodes t
 Retries: the SDK's ExponentialRetry (3 retries, 1 s, 3 s, 5 s) retries each request.
 Every request body is a ``bytes`` block already held in memory, so a retry resends it
 safely; the caller's source stream is never rewound. Memory: at most one block per put
-and one ``_GET_CHUNK`` per reader, whatever the object size.
+and about one ``_YIELD`` (1 MiB) per reader, whatever the object size.
 
 gevent: the client (and its requests.Session sized to ``max_pool_connections``) is
 created lazily on first use, never at import or construction time.
@@ -43,6 +52,7 @@ created lazily on first use, never at import or construction time.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import threading
 import time
@@ -76,8 +86,10 @@ from .base import (
     StoredBlob,
 )
 
-_GET_CHUNK = 4 * 1024 * 1024       # bytes per ranged GET the SDK holds in memory
-_YIELD = 1024 * 1024               # bytes per chunk handed to the caller
+log = logging.getLogger(__name__)
+
+_GET_CHUNK = 4 * 1024 * 1024       # bytes per ranged GET the SDK holds in memory (fallback reads)
+_YIELD = 1024 * 1024               # bytes per chunk read from a response and handed to the caller
 _MAX_BLOCK = 4000 * 1024 * 1024    # Azure's largest block (Put Block From URL too)
 _SAS_LIFETIME = dt.timedelta(hours=1)
 _COPY_TIMEOUT = 3600.0             # give up on a pending server-side copy after this
@@ -149,33 +161,120 @@ class _BlockIds:
 
 # -- reading -----------------------------------------------------------------
 
+class _Stream:
+    """An open GET: its body's chunks, the Content-Length if known, and close()."""
+
+    def __init__(self, chunks: Iterator[bytes], length: int | None, response: Any = None) -> None:
+        self.chunks, self.length, self._response = chunks, length, response
+
+    def close(self) -> None:
+        response, self._response = self._response, None
+        internal = getattr(response, "internal_response", None)  # the requests.Response
+        if internal is not None:
+            internal.close()
+        elif response is not None and hasattr(response, "close"):
+            response.close()
+
+
+_fallback_logged = False
+
+
+def _get(blob: Any, location: str, start: int | None, end: int | None) -> _Stream:
+    """One streaming GET of [start, end), or of the whole blob (start None)."""
+    global _fallback_logged
+    # Private: the generated operation behind download_blob, on the client's pipeline.
+    download = getattr(getattr(getattr(blob, "_client", None), "blob", None), "download", None)
+    if callable(download):
+        try:
+            return _pipeline_get(download, location, start, end)
+        except TypeError as exc:  # an SDK whose operation takes other arguments
+            if not _fallback_logged:
+                _fallback_logged = True
+                log.warning("Azure backend: streaming Get Blob unavailable (%s); using download_blob", exc)
+    elif not _fallback_logged:
+        _fallback_logged = True
+        log.warning("Azure backend: streaming Get Blob unavailable; using download_blob")
+    return _sdk_get(blob, location, start, end)
+
+
+def _pipeline_get(download: Any, location: str, start: int | None, end: int | None) -> _Stream:
+    def keep(pipeline_response: Any, body: Any, headers: Any) -> tuple[Any, Any]:
+        return pipeline_response.http_response, body
+
+    with _errors(location):
+        response, body = download(range=None if start is None else f"bytes={start}-{end - 1}",
+                                  decompress=False, cls=keep)
+    stream = _Stream(body, None, response)
+    try:
+        if start and response.status_code != 206:  # the whole blob instead of the range
+            raise StorageError(f"Azure backend: ranged read of {location} answered {response.status_code}")
+        length = response.headers.get("Content-Length")
+        stream.length = int(length) if length is not None else None
+    except BaseException:
+        stream.close()
+        raise
+    return stream
+
+
+def _sdk_get(blob: Any, location: str, start: int | None, end: int | None) -> _Stream:
+    """The public download: its first request (up to _GET_CHUNK) is read at once,
+    the rest comes in further ranged requests (pinned to the blob's ETag)."""
+    with _errors(location):
+        if start is None:
+            downloader = blob.download_blob(max_concurrency=1)
+        else:
+            downloader = blob.download_blob(offset=start, length=end - start, max_concurrency=1)
+    return _Stream(downloader.chunks(), downloader.size)
+
+
 class AzureBlobReader(BlobReader):
-    def __init__(self, blob: Any, location: str, size: int) -> None:
+    """One GET of the whole blob, started at open; other ranges get their own GET."""
+
+    def __init__(self, blob: Any, location: str) -> None:
         self._blob = blob
         self._location = location
-        self._chunks: Iterator[bytes] | None = None
+        self._stream: _Stream | None = None
+        stream = _get(blob, location, None, None)
+        try:
+            size = stream.length
+            if size is None:  # no Content-Length: the GET has begun, ask the properties
+                with _errors(location):
+                    size = blob.get_blob_properties().size
+        except BaseException:
+            stream.close()
+            raise
+        self._stream = stream
         self.size = size
 
     def iter_range(self, start: int, end: int) -> Iterator[bytes]:
         try:
             if end <= start:
                 return
+            stream, self._stream = self._stream, None
+            if stream is None or start != 0:
+                if stream is not None:
+                    stream.close()
+                stream = _get(self._blob, self._location, start, end)
+            self._stream = stream
+            pos = start
             with _errors(self._location):
-                stream = self._blob.download_blob(offset=start, length=end - start, max_concurrency=1)
-                self._chunks = stream.chunks()
-                for chunk in self._chunks:
-                    # Hand out 1 MiB slices of each ranged GET (at most _GET_CHUNK).
-                    for pos in range(0, len(chunk), _YIELD):
-                        yield chunk[pos:pos + _YIELD]
+                for chunk in stream.chunks:
+                    if pos + len(chunk) > end:  # the whole-blob stream, read only up to end
+                        chunk = chunk[:end - pos]
+                    for at in range(0, len(chunk), _YIELD):
+                        yield chunk[at:at + _YIELD]
+                    pos += len(chunk)
+                    if pos >= end:
+                        break
+            if pos != end:
+                raise StorageError(f"Azure backend: {self._location} ended {end - pos} bytes early")
         finally:
             self.close()
 
     def close(self) -> None:
-        # Every ranged GET is read to its end by the SDK, so no response stays
-        # open; dropping the iterator stops further requests.
-        chunks, self._chunks = self._chunks, None
-        if chunks is not None and hasattr(chunks, "close"):
-            chunks.close()
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
 
 
 # -- the backend -------------------------------------------------------------
@@ -222,9 +321,11 @@ class AzureStorage(StorageBackend):
         block = min(s.block_size, _MAX_BLOCK)
         options = {
             "session": session,
-            # Bounded SDK buffers: we hand it whole blocks, and reads go in _GET_CHUNK.
+            # Bounded SDK buffers: we hand it whole blocks; streamed reads come off the
+            # socket _YIELD at a time (download_blob, the fallback, in _GET_CHUNK).
             "max_single_put_size": block, "max_block_size": block,
             "max_single_get_size": min(_GET_CHUNK, block), "max_chunk_get_size": min(_GET_CHUNK, block),
+            "connection_data_block_size": _YIELD,
             # The default backoff starts at 15 s: too slow for a request being served.
             "initial_backoff": 1, "increment_base": 2, "retry_total": 3,
         }
@@ -361,10 +462,7 @@ class AzureStorage(StorageBackend):
     # -- reading and deleting ------------------------------------------------
 
     def open(self, location: str) -> AzureBlobReader:
-        blob = self._blob(location)
-        with _errors(location):
-            size = blob.get_blob_properties().size
-        return AzureBlobReader(blob, location, size)
+        return AzureBlobReader(self._blob(location), location)
 
     def delete(self, location: str) -> None:
         try:

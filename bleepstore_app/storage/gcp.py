@@ -20,9 +20,13 @@ never changes and metadata decides which one an object is.
   by asking the session how much it persisted (``bytes */*``, answered by a 308
   with a Range header) and resending the rest of that chunk; the request
   stream is never rewound.
-- open/iter_range: object metadata at open (size, media link, generation); each
-  iter_range is one ranged GET (retried until its answer starts) streamed in
-  1 MiB pieces; a stream that breaks midway raises StorageUnavailable.
+- open/iter_range: open starts one GET of the whole object (retried until its
+  answer starts) and takes the size and generation from that answer's headers,
+  so a blob deleted after open (a concurrent overwrite) still streams in full.
+  iter_range(0, end) reads that stream up to ``end``; any other range closes it
+  and issues a ranged GET pinned to the same generation. Bodies are streamed in
+  1 MiB pieces, never buffered whole; a stream that breaks midway raises
+  StorageUnavailable.
 - copy: server-side rewrite (looped while GCS returns a rewrite token).
 - compose: GCS compose, which takes at most 32 sources: parts are composed in
   groups of 32 into intermediate objects (named like any location, so the
@@ -129,43 +133,91 @@ def _persisted(response: Any) -> int:
 
 
 class GcpBlobReader(BlobReader):
-    def __init__(self, backend: "GcpStorage", url: str, location: str, size: int) -> None:
+    """One GET of the whole object, started at open; other ranges get their own GET."""
+
+    def __init__(self, backend: "GcpStorage", url: str, location: str) -> None:
         self._backend = backend
         self._url = url
         self._location = location
         self._response: Any = None
+        with _errors(location):
+            response = backend.retry(self._get)(None, None)
+        try:
+            size, generation = _size_and_generation(response)
+            if generation and "generation=" not in url:
+                # Later ranged GETs read the very object this GET reads.
+                self._url += ("&" if "?" in url else "?") + f"generation={generation}"
+            if size is None:
+                # No plain Content-Length (not seen from GCS or fake-gcs-server for
+                # identity-encoded objects): ask the metadata of the same generation.
+                # The GET has already begun, but a delete between the two calls
+                # makes this lookup fail.
+                size = backend._size(location, generation)
+        except BaseException:
+            response.close()
+            raise
+        self._response = response
         self.size = size
 
     def iter_range(self, start: int, end: int) -> Iterator[bytes]:
         try:
             if start >= end:
                 return
+            response, self._response = self._response, None
+            if response is None or start != 0:
+                if response is not None:
+                    response.close()
+                with _errors(self._location):
+                    response = self._backend.retry(self._get)(start, end)
+            self._response = response
+            pos = start
             with _errors(self._location):
-                self._response = self._backend.retry(self._get)(start, end)
-                pos = start
-                for chunk in self._response.iter_content(READ_CHUNK):
+                for chunk in response.iter_content(READ_CHUNK):
+                    if pos + len(chunk) > end:  # the whole-object stream, read only up to end
+                        chunk = chunk[:end - pos]
                     pos += len(chunk)
-                    yield chunk
+                    if chunk:
+                        yield chunk
+                    if pos >= end:
+                        break
             if pos != end:
                 raise StorageError(f"GCS backend: {self._location} ended {end - pos} bytes early")
         finally:
             self.close()
 
-    def _get(self, start: int, end: int) -> Any:
-        response = self._backend.client._http.get(
-            self._url, headers={"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"},
-            stream=True, timeout=TIMEOUT)
+    def _get(self, start: int | None, end: int | None) -> Any:
+        """A streaming GET of [start, end), or of the whole object (start None)."""
+        headers = {"Accept-Encoding": "identity"}
+        expected: tuple[int, ...] = (200,)
+        if start is not None:
+            headers["Range"] = f"bytes={start}-{end - 1}"
+            expected = (206, 200) if (start, end) == (0, self.size) else (206,)
+        response = self._backend.client._http.get(self._url, headers=headers, stream=True, timeout=TIMEOUT)
         try:
-            _raise_for_status(response, 206, *((200,) if (start, end) == (0, self.size) else ()))
+            _raise_for_status(response, *expected)
         except Exception:
             response.close()
             raise
         return response
 
     def close(self) -> None:
-        if self._response is not None:
-            self._response.close()
-            self._response = None
+        response, self._response = self._response, None
+        if response is not None:
+            response.close()
+
+
+def _size_and_generation(response: Any) -> tuple[int | None, str | None]:
+    """The object's size and generation from the headers of a whole-object GET."""
+    headers = response.headers
+    generation = headers.get("x-goog-generation")
+    encoding = headers.get("Content-Encoding", "identity").lower()
+    length = headers.get("Content-Length") if encoding == "identity" else None
+    if length is None and headers.get("x-goog-stored-content-encoding", "identity").lower() == "identity":
+        length = headers.get("x-goog-stored-content-length")
+    try:
+        return (int(length) if length is not None else None), generation
+    except ValueError:
+        return None, generation
 
 
 class GcpStorage(StorageBackend):
@@ -389,16 +441,18 @@ class GcpStorage(StorageBackend):
     # -- reading and deleting ----------------------------------------------
 
     def open(self, location: str) -> GcpBlobReader:
-        name = self._name(location)
+        # Without loaded metadata the library builds the media URL from the name
+        # (the URL its own downloads use); the reader pins the generation it got.
+        url = self._blob(location)._get_download_url(self.client)
+        return GcpBlobReader(self, url, location)
+
+    def _size(self, location: str, generation: str | None) -> int:
         with _errors(location):
-            blob = self.bucket.get_blob(name, timeout=TIMEOUT, retry=self.retry)
+            blob = self.bucket.get_blob(self._name(location), generation=int(generation) if generation else None,
+                                        timeout=TIMEOUT, retry=self.retry)
         if blob is None:
             raise BlobNotFound(location)
-        # The media link is what the library downloads from too; pin the generation we sized.
-        url = blob.media_link or blob._get_download_url(self.client)
-        if blob.generation and "generation=" not in url:
-            url += ("&" if "?" in url else "?") + f"generation={blob.generation}"
-        return GcpBlobReader(self, url, location, blob.size or 0)
+        return blob.size or 0
 
     def delete(self, location: str) -> None:
         if _is_location(location):

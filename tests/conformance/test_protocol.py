@@ -260,6 +260,12 @@ def test_put_object_chunked_without_content_length(server, s3, bucket):
     with _connect(server) as sock:
         sock.sendall(raw_request_head("PUT", path, headers) + b"5\r\nhello\r\n0\r\n\r\n")
         status, _, body, _ = read_http_response(sock)
+    if getattr(server, "proxied", False):
+        # nginx in front reads the chunked body and forwards it with a Content-Length:
+        # the server sees an ordinary PUT (as AWS behind a proxy would).
+        assert status == 200, body
+        assert s3.get_object(Bucket=bucket, Key="chunked")["Body"].read() == b"hello"
+        return
     assert status == 411, body
     assert error_of(body)["Code"] == "MissingContentLength"
     with pytest.raises(ClientError):

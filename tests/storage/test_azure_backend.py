@@ -147,6 +147,50 @@ def test_ranged_reads(storage):
     reader.close()  # safe twice
 
 
+def test_an_opened_blob_streams_in_full_after_its_delete(storage):
+    """open() starts one GET of the whole blob: a concurrent overwrite deleting it
+    right after must not break a full read, even past the SDK's first chunk
+    (max_single_get_size is 1 MiB here: 12 requests with download_blob)."""
+    data = _payload(12 * MiB + 3, seed=12)
+    blob = storage.put(io.BytesIO(data))
+    reader = storage.open(blob.location)
+    assert reader.size == len(data)
+    storage.delete(blob.location)
+    with pytest.raises(BlobNotFound):
+        storage.open(blob.location)
+    chunks = list(reader.iter_range(0, reader.size))
+    assert b"".join(chunks) == data
+    assert all(len(c) <= MiB for c in chunks)
+
+
+def test_the_open_stream_serves_a_prefix_and_other_ranges_get_their_own(storage):
+    data = _payload(2 * MiB + 11, seed=13)
+    location = storage.put(io.BytesIO(data)).location
+    reader = storage.open(location)
+    assert b"".join(reader.iter_range(0, MiB + 5)) == data[:MiB + 5]   # the open stream, cut short
+    assert b"".join(reader.iter_range(0, len(data))) == data            # a new GET after close
+    reader = storage.open(location)
+    assert b"".join(reader.iter_range(3, 10)) == data[3:10]              # drops the open stream
+    reader.close()
+    assert _read_all(storage, storage.put(io.BytesIO(b"")).location) == b""
+
+
+def test_reads_fall_back_to_download_blob(storage, monkeypatch):
+    """Should the SDK's private download operation change, reads still work (chunked)."""
+    from bleepstore_app.storage import azure
+
+    def changed(*args, **kwargs):
+        raise TypeError("download() got an unexpected keyword argument 'cls'")
+
+    data = _payload(3 * MiB + 1, seed=14)
+    location = storage.put(io.BytesIO(data)).location
+    monkeypatch.setattr(azure, "_pipeline_get", changed)
+    reader = storage.open(location)
+    assert reader.size == len(data)
+    assert b"".join(reader.iter_range(0, len(data))) == data
+    assert b"".join(reader.iter_range(5, MiB + 7)) == data[5:MiB + 7]
+
+
 def test_missing_location(storage):
     with pytest.raises(BlobNotFound):
         storage.open("f" * 32)

@@ -159,6 +159,36 @@ def test_ranged_reads(backend, start, end):
     backend.delete(blob.location)
 
 
+def test_an_opened_blob_streams_in_full_after_its_delete(backend):
+    """open() starts the GET: a concurrent overwrite deleting the blob right after
+    must not break a full read (the whole body, many chunks)."""
+    data = os.urandom(12 * MIB + 3)
+    blob = backend.put(Source(data))
+    reader = backend.open(blob.location)
+    assert reader.size == len(data)
+    backend.delete(blob.location)
+    with pytest.raises(BlobNotFound):
+        backend.open(blob.location)
+    chunks = list(reader.iter_range(0, reader.size))
+    assert b"".join(chunks) == data
+    assert all(len(c) <= MIB for c in chunks)
+
+
+def test_the_open_stream_serves_a_prefix_and_other_ranges_get_their_own(backend):
+    data = os.urandom(2 * MIB + 11)
+    blob = backend.put(Source(data))
+    reader = backend.open(blob.location)
+    assert b"".join(reader.iter_range(0, MIB + 5)) == data[:MIB + 5]   # the open stream, cut short
+    assert b"".join(reader.iter_range(0, len(data))) == data            # a new GET after close
+    assert b"".join(reader.iter_range(7, MIB)) == data[7:MIB]
+    reader.close()
+    reader = backend.open(blob.location)
+    assert b"".join(reader.iter_range(3, 10)) == data[3:10]              # drops the open stream
+    reader.close()
+    reader.close()  # safe twice
+    backend.delete(blob.location)
+
+
 def test_missing_locations(backend):
     missing = uuid.uuid4().hex
     with pytest.raises(BlobNotFound):

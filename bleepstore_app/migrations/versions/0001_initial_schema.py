@@ -6,7 +6,6 @@ Create Date: 2026-11-25 19:18:59.727422
 """
 from alembic import op
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 
 revision = '0001'
