@@ -72,13 +72,14 @@ def _read_full(source: Readable, n: int) -> bytes:
     first = source.read(n)
     if len(first) == n or not first:
         return first
-    buffer = bytearray(first)
-    while len(buffer) < n:
-        chunk = source.read(n - len(buffer))
+    pieces, have = [first], len(first)
+    while have < n:
+        chunk = source.read(n - have)
         if not chunk:
             break
-        buffer += chunk
-    return bytes(buffer)
+        pieces.append(chunk)
+        have += len(chunk)
+    return b"".join(pieces)
 
 
 class S3BlobReader(BlobReader):
@@ -165,24 +166,24 @@ class AwsStorage(StorageBackend):
     def put(self, source: Readable) -> StoredBlob:
         part_size = self.settings.part_size
         location, key = self._new()
-        first = _read_full(source, part_size)
-        following = _read_full(source, part_size) if len(first) == part_size else b""
-        if not following:
+        chunk = _read_full(source, part_size)
+        if len(chunk) < part_size:  # the whole body (the source has ended and verified it)
             with _translate(location):
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=first)
-            return StoredBlob(location, len(first))
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=chunk)
+            return StoredBlob(location, len(chunk))
         with _translate(location):
             upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
         try:
-            parts, size, chunk, number = [], 0, first, 1
+            parts, size = [], 0
             while chunk:
+                number = len(parts) + 1
                 with _translate(location):
                     etag = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
                                                    PartNumber=number, Body=chunk)["ETag"]
                 parts.append({"PartNumber": number, "ETag": etag})
                 size += len(chunk)
-                number += 1
-                chunk, following = following, (_read_full(source, part_size) if following else b"")
+                del chunk  # one part in memory at a time, not two
+                chunk = _read_full(source, part_size)
             with _translate(location):
                 self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
                                                       MultipartUpload={"Parts": parts})
