@@ -22,8 +22,20 @@ def gevent_active() -> bool:
 
 
 def offload(fn: Callable[..., T], *args) -> T:
-    """Call ``fn(*args)`` without blocking the gevent hub."""
+    """Call ``fn(*args)`` without blocking the gevent hub. Its exception is raised
+    here, in the caller (gevent's threadpool would also print every one to stderr,
+    which for an expected "database is locked" retry is only noise)."""
     if gevent_active():
         import gevent
-        return gevent.get_hub().threadpool.apply(fn, args)
+        result, error = gevent.get_hub().threadpool.apply(_capture, (fn, args))
+        if error is not None:
+            raise error
+        return result
     return fn(*args)
+
+
+def _capture(fn: Callable[..., T], args: tuple) -> tuple[T | None, BaseException | None]:
+    try:
+        return fn(*args), None
+    except Exception as exc:  # re-raised by offload() in the calling greenlet
+        return None, exc
