@@ -113,6 +113,14 @@ def abort_all(s3, bucket: str) -> None:
 
 # -- the server's files ---------------------------------------------------------------------
 
+def blob_files(workdir: Path) -> set[str]:
+    """Names of the finished blob files under <workdir>/data/objects/data (local disk)."""
+    found: set[str] = set()
+    for _root, _dirs, files in os.walk(Path(workdir) / "data" / "objects" / "data"):
+        found.update(files)
+    return found
+
+
 def temp_files(workdir: Path) -> list[str]:
     return os.listdir(Path(workdir) / "data" / "objects" / "tmp")
 
