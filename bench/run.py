@@ -1,8 +1,9 @@
 """Command line of the BleepStore benchmark: ``python -m bench [options]``.
 
-Starts BleepStore on a fresh temporary data directory (or uses ``--endpoint``),
-runs the selected scenarios, prints a Markdown report (and writes it to
-``--output``), and stops the server.
+Starts BleepStore on a fresh temporary data directory (or uses ``--endpoint``, or
+with ``--nodes N`` starts N nodes on PostgreSQL behind nginx), runs the selected
+scenarios, prints a Markdown report (and writes it to ``--output``), and stops
+the server.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from . import report
+from .cluster import DEFAULT_DATABASE_URL, Cluster, ClusterSampler, cpu_section
 from .report import Section
 from .scenarios import Bench, Options, parse_size
 from .server import REPO, EmbeddedServer, ProcessSampler, Target
@@ -47,11 +49,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--secret-key", default="bleepstore-secret")
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--server-pid", type=int, help="with --endpoint: pid of the server to sample (its tree)")
+    ap.add_argument("--nodes", type=int,
+                    help="start N BleepStore nodes (--workers each) on a fresh PostgreSQL database and one "
+                         "shared data directory, behind nginx (deploy/nginx.conf), and measure through nginx")
+    ap.add_argument("--database-url", default=DEFAULT_DATABASE_URL,
+                    help="with --nodes: admin URL of the PostgreSQL server to create the database on")
     ap.add_argument("--output", help="also write the report to this file")
     args = ap.parse_args(argv)
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     if unknown:
         ap.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    if args.nodes is not None and (args.nodes < 1 or args.endpoint):
+        ap.error("--nodes needs N >= 1 and cannot be combined with --endpoint")
     return args
 
 
@@ -99,6 +108,19 @@ def main(argv: list[str] | None = None) -> int:
             data_dir = None
             described = [("endpoint", args.endpoint), ("server", "external (not started by the harness)"),
                          ("sampled pid", str(args.server_pid) if args.server_pid else "none: server CPU/RSS n/a")]
+        elif args.nodes:
+            log(f"starting {args.nodes} BleepStore node(s) ({opts.workers} workers each) on PostgreSQL "
+                "behind nginx")
+            # Assigned before it starts, so the finally below also cleans up after a failed start
+            # (stops what ran, drops the database).
+            server = Cluster(args.nodes, opts.workers, args.database_url, opts.data_parent)
+            try:
+                server.start()
+            except RuntimeError as exc:
+                raise SystemExit(f"bench: the cluster did not start: {exc}") from None
+            target, data_dir = server.target, str(server.data_dir)
+            version, commit = report.server_info(REPO)
+            described = [("server", f"BleepStore {version.split()[-1]}, commit {commit}")] + server.describe()
         else:
             log(f"starting BleepStore ({opts.workers} workers)")
             server = EmbeddedServer(workers=opts.workers, parent_dir=opts.data_parent)
@@ -116,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                          ("start-up of this instance", f"{server.startup_seconds:.2f} s to first signed request")]
         described.append(("auth", "presigned URLs (SigV4 query auth, boto3 generate_presigned_url, ExpiresIn=3600)"))
         header = report.machine_info(data_dir)
-        sampler = ProcessSampler(target.pid)
+        sampler = ClusterSampler(server) if args.nodes else ProcessSampler(target.pid)
         bench = Bench(target, sampler, opts, workdir, data_dir)
         plan = [("startup", bench.startup), ("small", bench.small), ("large", bench.large),
                 ("list", bench.listing), ("multipart", bench.multipart)]
@@ -126,8 +148,16 @@ def main(argv: list[str] | None = None) -> int:
             if name == "startup" and args.endpoint:
                 sections.append(Section("Start-up", text=["n/a: the harness did not start this server."]))
                 continue
+            if name == "startup" and args.nodes:
+                sections.append(Section("Start-up", text=[
+                    "n/a with --nodes (this scenario starts the embedded server); the cluster's own "
+                    "start-up is in the header."]))
+                continue
             log(f"scenario {name}")
             sections.append(guarded(name, run))
+            breakdown = cpu_section(sections[-1]) if args.nodes else None
+            if breakdown:
+                sections.append(breakdown)
         sampler.close()
         if server and any(s.failed or any(r.errors for r in s.rows) for s in sections):
             sections.append(Section("Server log (tail)", text=["```", server.log_tail(3000), "```"]))
@@ -135,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         text = report.render(header, described, sections, "python -m bench " + shlex.join(argv))
     finally:
         if server:
-            log("stopping BleepStore")
+            log("stopping BleepStore" + (" nodes, nginx, and dropping the database" if args.nodes else ""))
             server.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
     sys.stdout.write(text)
