@@ -32,7 +32,7 @@ each_gateway = pytest.mark.parametrize("gateway", GATEWAYS)
 
 MiB = 1024 * 1024
 KiB = 1024
-LARGE = 512 * MiB
+LARGE = 256 * MiB
 VMHWM_LIMIT = 150 * MiB
 
 
@@ -172,7 +172,7 @@ def _error(call) -> dict:
 # waits 15 s before it kills.
 
 
-# -- 1. a 512 MiB object through a real worker ---------------------------------
+# -- 1. a 256 MiB object through a real worker ---------------------------------
 
 @each_gateway
 def test_large_object_streams_through_gateway_with_flat_worker_memory(gateway, gw_server, capsys):
@@ -224,7 +224,7 @@ def test_large_object_streams_through_gateway_with_flat_worker_memory(gateway, g
     hwms = {pid: _vmhwm(pid) for pid in workers}
     assert srv.worker_pids() == workers, "a worker was replaced during the transfer"
     with capsys.disabled():
-        print(f"\n[gateway large {gateway}] 512 MiB PUT {LARGE / MiB / put_seconds:.0f} MiB/s, "
+        print(f"\n[gateway large {gateway}] {LARGE // MiB} MiB PUT {LARGE / MiB / put_seconds:.0f} MiB/s, "
               f"GET {LARGE / MiB / get_seconds:.0f} MiB/s, worker VmHWM "
               f"{max(hwms.values()) / MiB:.0f} MiB (before {hwm_before / MiB:.0f}, after PUT {hwm_put / MiB:.0f}; per worker "
               f"{', '.join(f'{v / MiB:.0f}' for v in hwms.values())} MiB)")
