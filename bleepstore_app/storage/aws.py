@@ -28,7 +28,7 @@ import uuid
 from typing import Iterator
 
 from .base import (BlobNotFound, BlobReader, Readable, StorageBackend, StorageError, StorageThrottled,
-                   StorageTimeout, StorageUnavailable, StoredBlob)
+                   StorageTimeout, StorageUnavailable, StoredBlob, read_full)
 
 READ_CHUNK = 1024 * 1024
 MAX_COPY_PART = 5 * 1024 ** 3  # UploadPartCopy and CopyObject limit
@@ -65,21 +65,6 @@ def _translate(location: str = ""):
         raise StorageUnavailable(f"S3 backend: {exc}") from exc
     except bx.BotoCoreError as exc:
         raise StorageError(f"S3 backend: {exc}") from exc
-
-
-def _read_full(source: Readable, n: int) -> bytes:
-    """Up to n bytes; fewer only at the end of the source."""
-    first = source.read(n)
-    if len(first) == n or not first:
-        return first
-    pieces, have = [first], len(first)
-    while have < n:
-        chunk = source.read(n - have)
-        if not chunk:
-            break
-        pieces.append(chunk)
-        have += len(chunk)
-    return b"".join(pieces)
 
 
 class S3BlobReader(BlobReader):
@@ -166,7 +151,7 @@ class AwsStorage(StorageBackend):
     def put(self, source: Readable) -> StoredBlob:
         part_size = self.settings.part_size
         location, key = self._new()
-        chunk = _read_full(source, part_size)
+        chunk = read_full(source, part_size)
         if len(chunk) < part_size:  # the whole body (the source has ended and verified it)
             with _translate(location):
                 self.client.put_object(Bucket=self.bucket, Key=key, Body=chunk)
@@ -183,7 +168,7 @@ class AwsStorage(StorageBackend):
                 parts.append({"PartNumber": number, "ETag": etag})
                 size += len(chunk)
                 del chunk  # one part in memory at a time, not two
-                chunk = _read_full(source, part_size)
+                chunk = read_full(source, part_size)
             with _translate(location):
                 self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
                                                       MultipartUpload={"Parts": parts})

@@ -84,6 +84,7 @@ from .base import (
     StorageTimeout,
     StorageUnavailable,
     StoredBlob,
+    read_full,
 )
 
 log = logging.getLogger(__name__)
@@ -129,21 +130,6 @@ def _errors(location: str | None = None) -> Iterator[None]:
         yield
     except AzureError as exc:
         raise _translate(exc, location) from exc
-
-
-def _read_block(source: Readable, size: int) -> bytes:
-    """Up to ``size`` bytes from ``source``; shorter only at the end of input."""
-    first = source.read(size)
-    if len(first) >= size or not first:
-        return first
-    pieces, have = [first], len(first)
-    while have < size:
-        piece = source.read(size - have)
-        if not piece:
-            break
-        pieces.append(piece)
-        have += len(piece)
-    return b"".join(pieces)
 
 
 class _BlockIds:
@@ -369,7 +355,7 @@ class AzureStorage(StorageBackend):
     def put(self, source: Readable) -> StoredBlob:
         location = uuid.uuid4().hex
         block_size = min(self.settings.block_size, _MAX_BLOCK)
-        chunk = _read_block(source, block_size)  # source errors propagate as they are
+        chunk = read_full(source, block_size)  # source errors propagate as they are
         with _errors(location):
             blob = self._blob(location)
             if len(chunk) < block_size:
@@ -382,7 +368,7 @@ class AzureStorage(StorageBackend):
                 blob.stage_block(ids.next(), chunk, length=len(chunk))
             size += len(chunk)
             chunk = b""  # drop the staged block before reading the next one
-            chunk = _read_block(source, block_size)
+            chunk = read_full(source, block_size)
         # Only a complete body gets here: commit makes it visible in one step.
         with _errors(location):
             blob.commit_block_list(ids.ids)

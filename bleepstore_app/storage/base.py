@@ -116,6 +116,22 @@ class StorageBackend(ABC):
         """Raise StorageError if the backend cannot serve now (readiness)."""
 
 
+def read_full(source: Readable, n: int) -> bytes:
+    """Up to n bytes from ``source``; fewer only at its end (a socket may return
+    less per read). Gateways send bodies in chunks of exactly their chunk size."""
+    first = source.read(n)
+    if len(first) >= n or not first:
+        return first
+    pieces, have = [first], len(first)
+    while have < n:
+        piece = source.read(n - have)
+        if not piece:
+            break
+        pieces.append(piece)
+        have += len(piece)
+    return b"".join(pieces)
+
+
 class _IterReader:
     """``read(n)`` over an iterator of byte chunks."""
 

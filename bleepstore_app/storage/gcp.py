@@ -55,7 +55,7 @@ import uuid
 from typing import Any, Iterator
 
 from .base import (BlobNotFound, BlobReader, Readable, StorageBackend, StorageError, StorageThrottled,
-                   StorageTimeout, StorageUnavailable, StoredBlob)
+                   StorageTimeout, StorageUnavailable, StoredBlob, read_full)
 
 log = logging.getLogger(__name__)
 
@@ -109,21 +109,6 @@ def _raise_for_status(response: Any, *expected: int) -> None:
     if response.status_code not in expected:
         from google.api_core import exceptions as gx
         raise gx.from_http_response(response)
-
-
-def _read_chunk(source: Readable, size: int) -> bytes:
-    """Up to ``size`` bytes; fewer only at the end of the source."""
-    first = source.read(size)
-    if len(first) >= size or not first:
-        return first
-    pieces, have = [first], len(first)
-    while have < size:
-        piece = source.read(size - have)
-        if not piece:
-            break
-        pieces.append(piece)
-        have += len(piece)
-    return b"".join(pieces)
 
 
 def _persisted(response: Any) -> int:
@@ -301,7 +286,7 @@ class GcpStorage(StorageBackend):
         size = self.settings.chunk_size
         location = uuid.uuid4().hex
         blob = self._blob(location)
-        chunk = _read_chunk(source, size)
+        chunk = read_full(source, size)
         if len(chunk) < size:  # the whole body: one simple upload
             self._upload_simple(blob, chunk, location)
             return StoredBlob(location, len(chunk))
@@ -315,7 +300,7 @@ class GcpStorage(StorageBackend):
                 self._send(url, chunk, offset, None, location)
                 offset += len(chunk)
                 chunk = b""  # drop the sent chunk before reading the next one
-                chunk = _read_chunk(source, size)
+                chunk = read_full(source, size)
             # The source has ended (without raising): the short last chunk, or
             # an empty request, finalizes the object.
             self._send(url, chunk, offset, offset + len(chunk), location)
