@@ -179,10 +179,15 @@ def _compose(svc: Services, upload_id: str, bucket: str, key: str, requested: li
     GCS compose, Azure block list) before the metadata transaction; returns the
     new blob and the part locations it was made of, or (None, None) when the
     backend keeps parts as they are (local disk) or the upload is not open."""
+    if not svc.storage.composes:
+        return None, None
     upload = svc.meta.get_upload(upload_id, bucket, key)
     if upload is None or upload.state != "open":
         return None, None
-    chosen = _choose_parts(upload_id, requested, svc.meta.list_parts(upload_id, 0, MAX_PART_NUMBER + 1))
+    try:
+        chosen = _choose_parts(upload_id, requested, svc.meta.list_parts(upload_id, 0, MAX_PART_NUMBER + 1))
+    except errors.S3Error:  # e.g. aborted meanwhile: the transaction gives the right error
+        return None, None
     locations = [p.data_location for p in chosen]
     return svc.storage.compose(locations), locations
 

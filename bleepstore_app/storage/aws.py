@@ -106,6 +106,7 @@ class S3BlobReader(BlobReader):
 
 class AwsStorage(StorageBackend):
     name = "aws"
+    composes = True
 
     def __init__(self, settings) -> None:
         self.settings = settings

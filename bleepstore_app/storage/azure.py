@@ -267,6 +267,7 @@ class AzureBlobReader(BlobReader):
 
 class AzureStorage(StorageBackend):
     name = "azure"
+    composes = True
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings

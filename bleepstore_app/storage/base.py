@@ -64,6 +64,8 @@ class StorageBackend(ABC):
     """Blob storage. Locations are created by the backend and never reused."""
 
     name: str = "abstract"
+    # True when compose() builds one blob natively (gateways); False: parts stay as they are.
+    composes: bool = False
 
     @abstractmethod
     def put(self, source: Readable) -> StoredBlob:

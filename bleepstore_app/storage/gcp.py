@@ -207,6 +207,7 @@ def _size_and_generation(response: Any) -> tuple[int | None, str | None]:
 
 class GcpStorage(StorageBackend):
     name = "gcp"
+    composes = True
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
