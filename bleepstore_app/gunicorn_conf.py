@@ -34,7 +34,7 @@ except ConfigError as exc:
 
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers
-worker_class = "gevent"
+worker_class = "bleepstore_app.worker.S3Worker"  # gevent pywsgi (see worker.py)
 worker_connections = 1000
 # Large uploads and downloads stream for minutes: gevent workers heartbeat while
 # they do, so this timeout only catches a worker whose hub is stuck.

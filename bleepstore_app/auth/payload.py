@@ -104,7 +104,12 @@ class VerifyingReader:
             self._verify()
             return b""
         want = self._remaining if n is None or n < 0 else min(n, self._remaining)
-        data = self._source.read(want)
+        try:
+            data = self._source.read(want)
+        except TimeoutError:  # the client went quiet mid-body (the worker's idle timeout)
+            raise errors.RequestTimeout() from None
+        except OSError:  # the connection ended before Content-Length bytes came
+            raise errors.IncompleteBody() from None
         if not data:
             raise errors.IncompleteBody()
         self._remaining -= len(data)

@@ -62,8 +62,21 @@ def _uri_encode(text: str) -> str:
     return quote(text, safe="-_.~")
 
 
+_CANONICAL_PATH = re.compile(r"[A-Za-z0-9\-_.~/]*")
+
+
+@lru_cache(maxsize=4096)
+def _canonical_component(raw: str) -> str:
+    """A query name or value as sent -> decoded, then encoded once. Cached: most
+    of them (credential, algorithm, expiry, list parameters) repeat request after
+    request."""
+    return _uri_encode(unquote(raw))
+
+
 def canonical_uri(raw_path: str) -> str:
     """The path as AWS canonicalises it for S3: each segment decoded, then encoded once."""
+    if _CANONICAL_PATH.fullmatch(raw_path):  # nothing to decode or encode
+        return raw_path or "/"
     return "/".join(_uri_encode(unquote(seg)) for seg in raw_path.split("/")) or "/"
 
 
@@ -73,12 +86,12 @@ def canonical_query(raw_query: str, exclude: str | None = None) -> str:
         if not part:
             continue
         name, _, value = part.partition("=")
-        name = unquote(name)
+        name = _canonical_component(name)
         if name == exclude:
             continue
-        pairs.append((_uri_encode(name), _uri_encode(unquote(value))))
+        pairs.append((name, _canonical_component(value)))
     pairs.sort()
-    return "&".join(f"{k}={v}" for k, v in pairs)
+    return "&".join([f"{k}={v}" for k, v in pairs])
 
 
 def canonical_headers(headers: Mapping[str, str], signed: tuple[str, ...]) -> str:

@@ -8,7 +8,9 @@ wrapping.
 SQLite is C and never yields to gevent: its busy handler would sleep inside C and
 freeze every greenlet of the worker. So the busy timeout is a few milliseconds, and
 a writer that meets SQLITE_BUSY (another worker holds the lock) retries after a
-cooperative ``time.sleep``. Reads run in autocommit mode.
+cooperative ``time.sleep``. Reads run in autocommit mode, on connections the
+worker keeps checked out between reads (no pool round trip per read: greenlets
+never run at once, so a plain list is their free list).
 
 Writes on SQLite are group-committed: a durable commit costs one fsync (about 4 ms
 on this class of disk), which would cap a worker at ~250 writes/s. Writers queue
@@ -19,8 +21,10 @@ not undo the others), and commits once. Nobody is answered before the commit.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -35,6 +39,16 @@ T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 5
 BUSY_RETRY_SECONDS = 30.0
+
+_databases: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+def _forget_idle_readers_after_fork() -> None:
+    for db in _databases:  # a forked child must not share its parent's connections
+        db._idle_readers.clear()
+
+
+os.register_at_fork(after_in_child=_forget_idle_readers_after_fork)
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -138,6 +152,7 @@ class Database:
     """An engine plus the two ways the rest of the code touches it: read / write."""
 
     MAX_GROUP = 64
+    MAX_IDLE_READERS = 32
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -148,10 +163,32 @@ class Database:
         dbapi = engine.dialect.loaded_dbapi
         self.IntegrityError = dbapi.IntegrityError
         self._OperationalError = dbapi.OperationalError
+        self._idle_readers: list = []  # SQLite connections checked out of the pool, free for a read
+        _databases.add(self)
 
     def read(self, work: Callable[[Cursor], T]) -> T:
         """Run ``work`` on a pooled connection (autocommit on SQLite)."""
-        return self._retry_busy(lambda: self._once(work, write=False))
+        if self.is_sqlite:
+            return self._retry_busy(lambda: self._read_sqlite(work))
+        return self._once(work, write=False)
+
+    def _read_sqlite(self, work: Callable[[Cursor], T]) -> T:
+        idle = self._idle_readers
+        raw = idle.pop() if idle else self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            try:
+                result = work(Cursor(cur, self.dialect))
+            finally:
+                cur.close()
+        except BaseException:
+            raw.close()  # back to the pool, which resets it
+            raise
+        if len(idle) < self.MAX_IDLE_READERS:
+            idle.append(raw)
+        else:
+            raw.close()
+        return result
 
     def write(self, work: Callable[[Cursor], T]) -> T:
         """Run ``work`` in a committed write transaction and return its result.
@@ -237,4 +274,6 @@ class Database:
             delay = min(delay * 2, 0.01)
 
     def dispose(self) -> None:
+        while self._idle_readers:
+            self._idle_readers.pop().close()
         self.engine.dispose()

@@ -45,6 +45,25 @@ def route_of(environ: dict) -> str:
     return environ.get("bleepstore.route") or "unmatched"
 
 
+_CHILDREN: dict[tuple, tuple] = {}
+
+
+def _children(method: str, route: str, status: int, operation: str | None) -> tuple:
+    """The labelled metric children of one kind of request, looked up once per
+    worker (``labels()`` costs a lock and a tuple build on every call)."""
+    key = (method, route, status, operation)
+    found = _CHILDREN.get(key)
+    if found is None:
+        if len(_CHILDREN) > 10_000:  # methods and statuses are bounded; this is a backstop
+            _CHILDREN.clear()
+        code = str(status)
+        found = _CHILDREN[key] = (
+            HTTP_REQUESTS.labels(method, route, code), HTTP_DURATION.labels(method, route, code),
+            S3_OPERATIONS.labels(operation, outcome_of(status)) if operation else None,
+            REQUEST_SIZE.labels(route), RESPONSE_SIZE.labels(route))
+    return found
+
+
 class ObservedBody:
     """Wraps a response body: counts the bytes sent, and when the server closes it
     (after the last byte, or on a disconnect) records metrics and the access log."""
@@ -81,8 +100,6 @@ class ObservedBody:
             return
         elapsed = time.perf_counter() - self._started
         method = env.get("REQUEST_METHOD", "")
-        HTTP_REQUESTS.labels(method, route, str(self._status)).inc()
-        HTTP_DURATION.labels(method, route, str(self._status)).observe(elapsed)
         operation = env.get("bleepstore.operation")
         received = env.get("bleepstore.bytes_in")
         if received is None:
@@ -90,10 +107,14 @@ class ObservedBody:
                 received = int(env.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 received = 0
-        if operation:
-            S3_OPERATIONS.labels(operation, outcome_of(self._status)).inc()
-        REQUEST_SIZE.labels(route).observe(received)
-        RESPONSE_SIZE.labels(route).observe(self._sent)
+        requests, duration, operations, request_size, response_size = _children(
+            method, route, self._status, operation)
+        requests.inc()
+        duration.observe(elapsed)
+        if operations is not None:
+            operations.inc()
+        request_size.observe(received)
+        response_size.observe(self._sent)
         if received:
             BYTES_RECEIVED.inc(received)
         if self._sent:

@@ -1,0 +1,81 @@
+"""The gunicorn worker class: gevent's pywsgi server, held to the HTTP behaviour
+S3 clients rely on.
+
+gevent's pywsgi handler reads and answers a request with markedly less CPU than
+gunicorn's own parser (1 KiB HEAD at 16 connections, 2 workers: about 2,200 ->
+3,000 requests/s; bench/RESULTS.md), so the workers run it. Where it differs from
+gunicorn's worker in a way clients notice, this module puts the old behaviour back:
+
+- ``Expect: 100-continue`` is answered as soon as the request head is read. pywsgi
+  sends it only when the application first reads the body; an error answered
+  before that (a bad ACL header, a wrong signature) would leave the client's body
+  unsent while the server discards "the body" from the next request's bytes.
+- Request and header lines up to 64 KiB (gunicorn was configured without a
+  request-line limit): an S3 key is up to 1,024 UTF-8 bytes, percent-encoded up
+  to three bytes each, and presigned URLs add their query parameters.
+- A body shorter than its Content-Length reaches the application as a short
+  read (which it answers with IncompleteBody), not as pywsgi's IOError.
+- ``wsgi.url_scheme`` from gunicorn's ``secure_scheme_headers`` (nginx's
+  X-Forwarded-Proto) when the peer is in ``forwarded_allow_ips``, so absolute URLs
+  in responses name the TLS endpoint a client used.
+- ``Server: BleepStore`` on every response.
+- A connection idle for ``keepalive`` seconds (between requests or in the middle
+  of a body) is closed.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from gevent import pywsgi
+from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
+
+pywsgi.MAX_REQUEST_LINE = 64 * 1024  # read at call time by pywsgi, for request and header lines
+
+_SERVER_HEADER = (b"Server", b"BleepStore")
+
+
+class S3Handler(PyWSGIHandler):
+    """One client connection: requests read and answered in turn (keep-alive)."""
+
+    gunicorn_cfg = None  # set by the worker: gunicorn's settings
+
+    def handle(self):
+        if self.gunicorn_cfg.keepalive:
+            self.socket.settimeout(self.gunicorn_cfg.keepalive)
+        super().handle()
+
+    def get_environ(self):
+        env = super().get_environ()
+        if env.get("HTTP_EXPECT", "").lower() == "100-continue":
+            self.wsgi_input._send_100_continue()
+        for header, secure_value in self.gunicorn_cfg.secure_scheme_headers.items():
+            value = env.get("HTTP_" + header.upper().replace("-", "_"))
+            if value is not None and self._peer_is_trusted_proxy():
+                env["wsgi.url_scheme"] = "https" if value == secure_value else "http"
+        return env
+
+    def _peer_is_trusted_proxy(self) -> bool:
+        cfg = self.gunicorn_cfg
+        if not isinstance(self.client_address, tuple) or "*" in cfg.forwarded_allow_ips:
+            return True  # a Unix socket, or every peer trusted
+        try:
+            ip = ipaddress.ip_address(self.client_address[0])
+        except ValueError:
+            return False
+        return any(ip in network for network in cfg.forwarded_allow_networks())
+
+    def log_request(self):
+        pass  # the access log is BleepStore's own (ops/metrics.py)
+
+    def start_response(self, status, headers, exc_info=None):
+        write = super().start_response(status, headers, exc_info)
+        self.response_headers.append(_SERVER_HEADER)
+        return write
+
+
+class S3Worker(GeventPyWSGIWorker):
+    wsgi_handler = S3Handler
+
+    def init_process(self):
+        S3Handler.gunicorn_cfg = self.cfg
+        super().init_process()
