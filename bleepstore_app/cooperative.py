@@ -21,6 +21,15 @@ def gevent_active() -> bool:
     return monkey.is_module_patched("os")
 
 
+def native_thread_pool():
+    """gevent's native thread pool when the standard library is patched, else None
+    (call ``fn`` directly). Its ``spawn(fn, *args)`` answers an AsyncResult."""
+    if gevent_active():
+        import gevent
+        return gevent.get_hub().threadpool
+    return None
+
+
 def offload(fn: Callable[..., T], *args) -> T:
     """Call ``fn(*args)`` without blocking the gevent hub. Its exception is raised
     here, in the caller (gevent's threadpool would also print every one to stderr,
