@@ -8,9 +8,13 @@ wrapping.
 SQLite is C and never yields to gevent: its busy handler would sleep inside C and
 freeze every greenlet of the worker. So the busy timeout is a few milliseconds, and
 a writer that meets SQLITE_BUSY (another worker holds the lock) retries after a
-cooperative ``time.sleep``. Reads run in autocommit mode, on connections the
-worker keeps checked out between reads (no pool round trip per read: greenlets
-never run at once, so a plain list is their free list).
+cooperative ``time.sleep``.
+
+Reads run in autocommit mode on both engines, on connections the worker keeps
+checked out between reads: no pool checkout (and on PostgreSQL no pre-ping and no
+COMMIT round trip) per read. Greenlets never run at once, so a plain list is
+their free list. A kept PostgreSQL connection the server dropped is noticed by
+the read that fails on it, which runs once more on a fresh connection.
 
 Writes on SQLite are group-committed: a durable commit costs one fsync (about 4 ms
 on this class of disk), which would cap a worker at ~250 writes/s. Writers queue
@@ -143,6 +147,10 @@ class Cursor:
         return self._cur.rowcount
 
 
+class _ReaderDropped(Exception):
+    """A kept reader connection was dropped by the server (the cause says how)."""
+
+
 class _PendingWrite:
     __slots__ = ("work", "done", "result", "error")
 
@@ -157,7 +165,7 @@ class Database:
     """An engine plus the two ways the rest of the code touches it: read / write."""
 
     MAX_GROUP = 64
-    MAX_IDLE_READERS = 32
+    MAX_IDLE_READERS = 32  # SQLite; on PostgreSQL at most the pool size
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -172,32 +180,73 @@ class Database:
         self._writer_lock_path = database + "-writer" if self.is_sqlite and database and database != ":memory:" \
             else None
         self._writer_lock: tuple[int, int] | None = None  # (pid, fd): opened once per process
-        self._idle_readers: list = []  # SQLite connections checked out of the pool, free for a read
+        self._idle_readers: list = []  # reader connections checked out of the pool, free for a read
+        self._max_idle_readers = self.MAX_IDLE_READERS if self.is_sqlite else engine.pool.size()
         _databases.add(self)
 
     def read(self, work: Callable[[Cursor], T]) -> T:
-        """Run ``work`` on a pooled connection (autocommit on SQLite)."""
+        """Run ``work`` in autocommit mode on a kept reader connection."""
         if self.is_sqlite:
-            return self._retry_busy(lambda: self._read_sqlite(work))
-        return self._once(work, write=False)
+            return self._retry_busy(lambda: self._read_on_reader(work))
+        try:
+            return self._read_on_reader(work)
+        except _ReaderDropped:
+            # The server dropped the kept connections (a restart, a failover): the
+            # others are as dead as this one. Once more on a fresh, pinged one.
+            self._drop_idle_readers()
+        try:
+            return self._read_on_reader(work)
+        except _ReaderDropped as dropped:
+            raise dropped.__cause__ from None
 
-    def _read_sqlite(self, work: Callable[[Cursor], T]) -> T:
+    def _read_on_reader(self, work: Callable[[Cursor], T]) -> T:
         idle = self._idle_readers
-        raw = idle.pop() if idle else self.engine.raw_connection()
+        if idle:
+            raw = idle.pop()
+        else:
+            raw = self.engine.raw_connection()
+            if not self.is_sqlite:
+                # No transaction around a read: no COMMIT round trip, and no
+                # connection left idle in transaction between statements.
+                raw.dbapi_connection.autocommit = True
         try:
             cur = raw.cursor()
             try:
                 result = work(Cursor(cur, self.dialect))
             finally:
                 cur.close()
-        except BaseException:
-            raw.close()  # back to the pool, which resets it
+        except BaseException as exc:
+            if self._return_reader(raw, exc):
+                raise _ReaderDropped() from exc
             raise
-        if len(idle) < self.MAX_IDLE_READERS:
+        if len(idle) < self._max_idle_readers:
             idle.append(raw)
         else:
-            raw.close()
+            self._return_reader(raw)
         return result
+
+    def _return_reader(self, raw, exc: BaseException | None = None) -> bool:
+        """Back to the pool (which resets it), as a transactional connection again;
+        or invalidated, when the error says the server dropped it (answers True)."""
+        if exc is not None and isinstance(exc, self._OperationalError) \
+                and self.dialect.is_disconnect(exc, raw.dbapi_connection, None):
+            raw.invalidate()
+            return True
+        try:
+            if not self.is_sqlite:
+                raw.dbapi_connection.autocommit = False
+            raw.close()
+        except Exception:  # noqa: BLE001 - a connection in an unknown state is not reused
+            raw.invalidate()
+        return False
+
+    def _drop_idle_readers(self) -> None:
+        while self._idle_readers:
+            raw = self._idle_readers.pop()
+            try:
+                raw.invalidate()
+            except Exception:  # noqa: BLE001
+                pass
 
     def write(self, work: Callable[[Cursor], T]) -> T:
         """Run ``work`` in a committed write transaction and return its result.
@@ -301,7 +350,7 @@ class Database:
 
     def dispose(self) -> None:
         while self._idle_readers:
-            self._idle_readers.pop().close()
+            self._return_reader(self._idle_readers.pop())
         if self._writer_lock is not None and self._writer_lock[0] == os.getpid():
             os.close(self._writer_lock[1])
         self._writer_lock = None

@@ -114,6 +114,31 @@ def test_readyz_503_while_storage_is_unusable(ops_server):
 
 
 @pytest.mark.parametrize("ops_server", [e for e in ENGINES if e == "postgresql"], indirect=True)
+def test_reads_on_kept_postgresql_connections_survive_the_server_dropping_them(ops_server):
+    """Reads run on connections each worker keeps (no pre-ping): when PostgreSQL
+    drops them, the next read notices and runs again on a fresh one, unseen."""
+    srv = ops_server
+    import psycopg
+    s3 = make_client(srv.endpoint)
+    bucket = f"kept-{os.urandom(4).hex()}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"still here")
+    with ThreadPoolExecutor(8) as pool:  # both workers keep reader connections
+        assert all(pool.map(lambda _: s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == 10, range(40)))
+    name = srv.database_url.rsplit("/", 1)[1]
+    admin = psycopg.connect(srv.database_url.replace("postgresql+psycopg://", "postgresql://")
+                            .rsplit("/", 1)[0] + "/postgres", autocommit=True)
+    try:
+        killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                               (name,)).fetchone()[0]
+    finally:
+        admin.close()
+    assert killed >= 2
+    for _ in range(20):  # each worker meets a dead connection first
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"still here"
+
+
+@pytest.mark.parametrize("ops_server", [e for e in ENGINES if e == "postgresql"], indirect=True)
 def test_readyz_503_while_postgresql_refuses(ops_server):
     srv = ops_server
     import psycopg
