@@ -291,15 +291,18 @@ class Database:
             group = self._pending[: self.MAX_GROUP]
             del self._pending[: len(group)]
             try:
-                for slot in group:
-                    cur.execute("SAVEPOINT w")
-                    try:
-                        slot.result = slot.work(Cursor(cur, self.dialect))
-                    except Exception as exc:  # handed to that writer, the others go on
-                        cur.execute("ROLLBACK TO w")
-                        slot.error = exc
-                    cur.execute("RELEASE w")
-                cur.execute("COMMIT")
+                if len(group) == 1:  # alone: the transaction is its own, no savepoint needed
+                    self._run_alone(cur, group[0])
+                else:
+                    for slot in group:
+                        cur.execute("SAVEPOINT w")
+                        try:
+                            slot.result = slot.work(Cursor(cur, self.dialect))
+                        except Exception as exc:  # handed to that writer, the others go on
+                            cur.execute("ROLLBACK TO w")
+                            slot.error = exc
+                        cur.execute("RELEASE w")
+                    cur.execute("COMMIT")
             except BaseException as exc:
                 raw.rollback()
                 for slot in group:
@@ -310,6 +313,15 @@ class Database:
                     slot.done = True
         finally:
             cur.close()
+
+    def _run_alone(self, cur, slot: _PendingWrite) -> None:
+        try:
+            slot.result = slot.work(Cursor(cur, self.dialect))
+        except Exception as exc:  # handed to that writer
+            cur.execute("ROLLBACK")
+            slot.error = exc
+            return
+        cur.execute("COMMIT")
 
     def _writer_lock_fd(self) -> int | None:
         if self._writer_lock_path is None:
