@@ -64,10 +64,13 @@ def make_engine(settings: Settings) -> Engine:
     """Create the engine for the configured metadata database."""
     if settings.metadata_engine == "sqlite":
         return _sqlite_engine(settings.database_url, settings.sqlite_synchronous)
+    # pool_size is the worker's budget of idle connections: half stay in the pool
+    # (writes), as many again are kept open by Database for reads.
+    pooled = max(1, (settings.postgresql_pool_size + 1) // 2)
     return create_engine(
         settings.database_url,
-        pool_size=settings.postgresql_pool_size,
-        max_overflow=settings.postgresql_max_overflow,
+        pool_size=pooled,
+        max_overflow=settings.postgresql_max_overflow + settings.postgresql_pool_size - pooled,
         pool_pre_ping=True,
         pool_recycle=3600,
     )
@@ -165,7 +168,7 @@ class Database:
     """An engine plus the two ways the rest of the code touches it: read / write."""
 
     MAX_GROUP = 64
-    MAX_IDLE_READERS = 32  # SQLite; on PostgreSQL at most the pool size
+    MAX_IDLE_READERS = 32  # SQLite; on PostgreSQL as many as the pool keeps (make_engine)
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
