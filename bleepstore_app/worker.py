@@ -21,6 +21,9 @@ gunicorn's worker in a way clients notice, this module puts the old behaviour ba
 - ``Server: BleepStore`` on every response.
 - A connection idle for ``keepalive`` seconds (between requests or in the middle
   of a body) is closed.
+- A graceful stop (SIGTERM) closes connections that are only waiting for their next
+  request, so it ends when the running requests end rather than after
+  ``graceful_timeout`` (pywsgi would keep idle keep-alive connections open).
 - Fair turns: before reading a connection's next request the handler yields, so
   one busy keep-alive client cannot hold the worker (1 KiB GET at 16 connections:
   p99 about 300 ms -> 75 ms, throughput no lower).
@@ -42,6 +45,7 @@ class S3Handler(PyWSGIHandler):
     """One client connection: requests read and answered in turn (keep-alive)."""
 
     gunicorn_cfg = None  # set by the worker: gunicorn's settings
+    waiting: set = set()  # greenlets of connections between requests (nothing in flight)
 
     def handle(self):
         if self.gunicorn_cfg.keepalive:
@@ -54,6 +58,14 @@ class S3Handler(PyWSGIHandler):
         # greenlet (and the worker) to itself, starving the others for whole runs.
         gevent.sleep(0)
         return super().handle_one_request()
+
+    def read_requestline(self):
+        me = gevent.getcurrent()
+        self.waiting.add(me)
+        try:
+            return super().read_requestline()
+        finally:
+            self.waiting.discard(me)
 
     def get_environ(self):
         env = super().get_environ()
@@ -90,3 +102,14 @@ class S3Worker(GeventPyWSGIWorker):
     def init_process(self):
         S3Handler.gunicorn_cfg = self.cfg
         super().init_process()
+
+    def handle_exit(self, sig, frame):
+        super().handle_exit(sig, frame)  # stop accepting; running requests may finish
+        gevent.spawn(self._close_waiting_connections)
+
+    @staticmethod
+    def _close_waiting_connections():
+        while True:  # until the process exits: connections accepted meanwhile too
+            for greenlet in list(S3Handler.waiting):
+                greenlet.kill(block=False)
+            gevent.sleep(0.2)
