@@ -167,9 +167,9 @@ def _error(call) -> dict:
     raise AssertionError("the call succeeded")
 
 
-# Close every client before stopping a server: gunicorn's gevent workers wait for
-# idle keep-alive connections on SIGTERM (graceful_timeout), and Server.stop then
-# waits 15 s before it kills.
+# Close every client before stopping a server (gunicorn's own gevent worker waited
+# for idle keep-alive connections on SIGTERM until graceful_timeout, and Server.stop
+# kills after 15 s; BleepStore's worker now closes them, see test_graceful_stop.py).
 
 
 # -- 1. a 256 MiB object through a real worker ---------------------------------

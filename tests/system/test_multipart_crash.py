@@ -43,8 +43,8 @@ def _client(srv: Server):
 
 
 def _stop(srv: Server) -> None:
-    """A graceful stop, after closing the clients' idle keep-alive connections (which
-    gunicorn would otherwise wait on for its whole graceful timeout)."""
+    """A graceful stop, after closing the clients' idle keep-alive connections (gunicorn's
+    own worker waited on them for its whole graceful timeout; BleepStore's closes them)."""
     for client in srv.clients:
         client._endpoint.http_session.close()
     srv.clients.clear()
