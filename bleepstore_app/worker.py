@@ -13,8 +13,9 @@ gunicorn's worker in a way clients notice, this module puts the old behaviour ba
 - Request and header lines up to 64 KiB (gunicorn was configured without a
   request-line limit): an S3 key is up to 1,024 UTF-8 bytes, percent-encoded up
   to three bytes each, and presigned URLs add their query parameters.
-- A body shorter than its Content-Length reaches the application as a short
-  read (which it answers with IncompleteBody), not as pywsgi's IOError.
+- A body shorter than its Content-Length makes pywsgi raise an IOError (gunicorn
+  gave a short read); the body reader (auth/payload.py) answers either with
+  IncompleteBody, and a mid-body idle timeout with RequestTimeout.
 - ``wsgi.url_scheme`` from gunicorn's ``secure_scheme_headers`` (nginx's
   X-Forwarded-Proto) when the peer is in ``forwarded_allow_ips``, so absolute URLs
   in responses name the TLS endpoint a client used.

@@ -50,10 +50,12 @@ SQLITE_BUSY_TIMEOUT_MS = 5
 BUSY_RETRY_SECONDS = 30.0
 
 _databases: weakref.WeakSet[Database] = weakref.WeakSet()
+_inherited_readers: list = []  # the parent's connections, held so that a child never resets or closes them
 
 
 def _forget_idle_readers_after_fork() -> None:
-    for db in _databases:  # a forked child must not share its parent's connections
+    for db in _databases:  # a forked child must not use its parent's connections
+        _inherited_readers.extend(db._idle_readers)
         db._idle_readers.clear()
 
 
@@ -258,7 +260,7 @@ class Database:
         group commit), and its exceptions propagate to this caller alone.
         """
         if not self.is_sqlite:
-            return self._once(work, write=True)
+            return self._write_once(work)
         slot = _PendingWrite(work)
         self._pending.append(slot)
         with self._write_lock:
@@ -333,14 +335,14 @@ class Database:
             self._writer_lock = (os.getpid(), os.open(self._writer_lock_path, os.O_RDWR | os.O_CREAT, 0o644))
         return self._writer_lock[1]
 
-    def _once(self, work: Callable[[Cursor], T], write: bool) -> T:
+    def _write_once(self, work: Callable[[Cursor], T]) -> T:
+        """One transaction on a pooled connection (PostgreSQL's writes)."""
         raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
             try:
                 result = work(Cursor(cur, self.dialect))
-                if write or not self.is_sqlite:
-                    raw.commit()
+                raw.commit()
                 return result
             except BaseException:
                 raw.rollback()
