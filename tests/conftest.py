@@ -1,4 +1,6 @@
-"""Shared fixtures: a real `bleepstore serve` per metadata engine, and clients.
+"""Shared fixtures: PostgreSQL test databases, cloud emulators, and a boto3 client factory.
+
+The conformance suite's server fixture (one per engine) is in conformance/conftest.py.
 
 Conformance tests run against SQLite always, and against PostgreSQL too when
 BLEEPSTORE_TEST_DATABASE_URL is set (CI sets it; a missing server then fails).
@@ -6,14 +8,12 @@ BLEEPSTORE_TEST_DATABASE_URL is set (CI sets it; a missing server then fails).
 from __future__ import annotations
 
 import os
-import uuid
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from .servers import (ACCESS_KEY, OTHER_ACCESS_KEY, OTHER_SECRET_KEY, SECRET_KEY, PostgresDatabases,
-                      Server, write_config)
+from .servers import ACCESS_KEY, SECRET_KEY, PostgresDatabases
 
 PG_URL = os.environ.get("BLEEPSTORE_TEST_DATABASE_URL")
 ENGINES = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -41,62 +41,12 @@ def pg_databases():
     dbs.drop_all()
 
 
-@pytest.fixture(scope="session", params=ENGINES + [f"sqlite+{g}" for g in GATEWAYS] + CLUSTER)
-def server(request, tmp_path_factory, pg_databases, emulators):
-    """A running server (2 gevent workers) on the engine (and gateway backend) of
-    this parametrisation, or three of them behind nginx ("cluster")."""
-    if request.param == "cluster":
-        from .cluster import Cluster
-        cluster = Cluster(tmp_path_factory.mktemp("cluster"), pg_databases.create()).start()
-        yield cluster
-        cluster.stop()
-        return
-    engine, _, gateway = request.param.partition("+")
-    workdir = tmp_path_factory.mktemp(f"server-{engine}-{gateway or 'local'}")
-    url = pg_databases.create() if engine == "postgresql" else None
-    env = dict(os.environ)
-    storage = None
-    if gateway:
-        emulator = emulators.get(GATEWAY_EMULATORS[gateway])
-        storage, env = emulator.yaml, dict(env, **emulator.env)
-    env["BLEEPSTORE_CONFIG"] = str(write_config(workdir, url, storage=storage))
-    srv = Server(workdir, env).start()
-    srv.engine, srv.backend = engine, gateway or "local"
-    srv.inline_max_size = 0 if gateway else 16 * 1024  # gateways: every object goes to the cloud
-    yield srv
-    srv.stop()
-
-
 def make_client(endpoint: str, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, **config):
     config.setdefault("signature_version", "s3v4")
     cfg = Config(s3={"addressing_style": config.pop("addressing_style", "path")},
                  retries={"max_attempts": 1}, **config)
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access_key,
                         aws_secret_access_key=secret_key, region_name="us-east-1", config=cfg)
-
-
-@pytest.fixture(scope="session")
-def s3(server):
-    return make_client(server.endpoint)
-
-
-@pytest.fixture(scope="session")
-def s3_other(server):
-    return make_client(server.endpoint, OTHER_ACCESS_KEY, OTHER_SECRET_KEY)
-
-
-@pytest.fixture
-def bucket(s3):
-    """A fresh bucket, emptied and deleted after the test."""
-    name = "test-" + uuid.uuid4().hex[:16]
-    s3.create_bucket(Bucket=name)
-    yield name
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=name):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-        for k in keys:
-            s3.delete_object(Bucket=name, Key=k["Key"])
-    s3.delete_bucket(Bucket=name)
 
 
 class Emulators:

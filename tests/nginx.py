@@ -17,9 +17,8 @@ The certificate is made with the openssl CLI (the ``cryptography`` package is no
 a dependency of the project): a throw-away CA and a server certificate it signs for
 127.0.0.1 / localhost. Clients trust the CA: ``ca_bundle`` is its PEM file.
 
-The ``tls_endpoint`` fixture (session scope, one per ``server`` parametrisation)
-yields ``(https_url, ca_bundle_path)``; import it into a test module to use it:
-``from ..nginx import tls_endpoint  # noqa: F401``.
+The conformance suite's ``tls_endpoint`` fixture (conformance/conftest.py, one per
+``server`` parametrisation) yields ``(https_url, ca_bundle_path)``.
 """
 from __future__ import annotations
 
@@ -170,12 +169,3 @@ class Nginx:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout)
 
-
-@pytest.fixture(scope="session")
-def tls_endpoint(server, tmp_path_factory):
-    """(https_url, ca_bundle_path): nginx terminating TLS in front of ``server``."""
-    proxy = Nginx(f"127.0.0.1:{server.port}", tmp_path_factory.mktemp(f"nginx-{server.engine}")).start()
-    try:
-        yield proxy.url, str(proxy.ca_bundle)
-    finally:
-        proxy.stop()

@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from ..nginx import tls_endpoint  # noqa: F401 - fixture
 from ..servers import ACCESS_KEY, SECRET_KEY
 
 KiB, MiB = 1024, 1024 * 1024
@@ -89,7 +88,7 @@ def minio_client(server):
 
 
 @pytest.fixture
-def minio_tls_client(tls_endpoint):  # noqa: F811
+def minio_tls_client(tls_endpoint):
     """A Minio client over TLS through nginx, trusting the test CA."""
     url, ca_bundle = tls_endpoint
     pool = urllib3.PoolManager(timeout=urllib3.Timeout(connect=10, read=60), retries=False,

@@ -31,7 +31,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from ..conftest import make_client
-from ..nginx import tls_endpoint  # noqa: F401 - fixture
 from ..servers import ACCESS_KEY, SECRET_KEY
 from .support_issue4 import (SIGNED_TRAILER, UNSIGNED_TRAILER, ChunkSigner, checksum_b64, encode_aws_chunked,
                              sign_headers, xml_error)
@@ -43,7 +42,7 @@ ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 
 # -- clients ------------------------------------------------------------------------------------
 
-def tls_client(tls_endpoint, **config):  # noqa: F811 - the fixture's value
+def tls_client(tls_endpoint, **config):
     """boto3 with botocore's defaults (checksums, retries, payload signing) except the
     path-style addressing an IP endpoint needs; the CA bundle of the test nginx."""
     url, ca_bundle = tls_endpoint
@@ -93,7 +92,7 @@ def composite_checksum(algorithm: str, parts: list[bytes]) -> str:
 
 
 @pytest.fixture
-def clients(tls_endpoint):  # noqa: F811
+def clients(tls_endpoint):
     """Make TLS clients; their keep-alive connections are closed after the test."""
     made = []
 
@@ -277,7 +276,7 @@ def test_upload_part_checksum_algorithm_trailer(clients, tls_bucket, algorithm):
 
 # -- hand-built signed-trailer requests over TLS -------------------------------------------------------
 
-def tls_streaming_put(tls_endpoint, bucket: str, key: str, data: bytes, mode: str, *,  # noqa: F811
+def tls_streaming_put(tls_endpoint, bucket: str, key: str, data: bytes, mode: str, *,
                       algorithm: str = "CRC32", trailer_value: str | None = None,
                       chunk_size: int = 64 * KiB, transfer_encoding_chunked: bool = False):
     """PUT ``data`` as aws-chunked in ``mode`` (signed or unsigned trailer) to nginx over TLS;
@@ -325,7 +324,7 @@ def tls_streaming_put(tls_endpoint, bucket: str, key: str, data: bytes, mode: st
 
 @pytest.mark.parametrize("transfer_encoding_chunked", [False, True], ids=["content-length", "te-chunked"])
 @pytest.mark.parametrize("mode", [SIGNED_TRAILER, UNSIGNED_TRAILER])
-def test_hand_built_trailer_over_tls_accepted(tls_endpoint, s3, tls_bucket, mode,  # noqa: F811
+def test_hand_built_trailer_over_tls_accepted(tls_endpoint, s3, tls_bucket, mode,
                                               transfer_encoding_chunked):
     data = os.urandom(200 * KiB + 11)
     status, body = tls_streaming_put(tls_endpoint, tls_bucket, "ok", data, mode, algorithm="SHA256",
@@ -338,7 +337,7 @@ def test_hand_built_trailer_over_tls_accepted(tls_endpoint, s3, tls_bucket, mode
 
 @pytest.mark.parametrize("mode", [SIGNED_TRAILER, UNSIGNED_TRAILER])
 @pytest.mark.parametrize("existing", [False, True], ids=["new-key", "existing-key"])
-def test_hand_built_trailer_wrong_checksum_over_tls_bad_digest(tls_endpoint, s3, tls_bucket, mode,  # noqa: F811
+def test_hand_built_trailer_wrong_checksum_over_tls_bad_digest(tls_endpoint, s3, tls_bucket, mode,
                                                                existing):
     # Well-formed and correctly signed, but the trailer's checksum is not that of the data.
     old = b"previous version"
@@ -363,7 +362,7 @@ def test_hand_built_trailer_wrong_checksum_over_tls_bad_digest(tls_endpoint, s3,
 # -- presigned URLs over TLS ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("signature_version", [None, "s3v4"], ids=["default", "s3v4"])
-def test_presigned_get_over_tls(clients, tls_endpoint, tls_bucket, signature_version):  # noqa: F811
+def test_presigned_get_over_tls(clients, tls_endpoint, tls_bucket, signature_version):
     client = clients(**({"signature_version": signature_version} if signature_version else {}))
     data = os.urandom(70 * KiB)
     client.put_object(Bucket=tls_bucket, Key="dir/pre signed+key.bin", Body=data)
@@ -380,7 +379,7 @@ def test_presigned_get_over_tls(clients, tls_endpoint, tls_bucket, signature_ver
     assert bad.status_code == 403
 
 
-def test_presigned_put_over_tls(clients, tls_endpoint, s3, tls_bucket):  # noqa: F811
+def test_presigned_put_over_tls(clients, tls_endpoint, s3, tls_bucket):
     client = clients(signature_version="s3v4")
     data = os.urandom(40 * KiB)
     url = client.generate_presigned_url("put_object", Params={"Bucket": tls_bucket, "Key": "up"}, ExpiresIn=300)
@@ -392,7 +391,7 @@ def test_presigned_put_over_tls(clients, tls_endpoint, s3, tls_bucket):  # noqa:
 # -- the AWS CLI over TLS -------------------------------------------------------------------------------
 
 @pytest.fixture
-def aws_tls(tls_endpoint):  # noqa: F811
+def aws_tls(tls_endpoint):
     """Run `aws --endpoint-url https://... <args>` trusting the test CA (AWS_CA_BUNDLE)."""
     url, ca_bundle = tls_endpoint
     env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
