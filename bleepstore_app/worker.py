@@ -6,8 +6,9 @@ gunicorn's own parser (1 KiB HEAD at 16 connections, 2 workers: about 2,200 ->
 3,000 requests/s; bench/RESULTS.md), so the workers run it. Where it differs from
 gunicorn's worker in a way clients notice, this module puts the old behaviour back:
 
-- ``Expect: 100-continue`` is answered as soon as the request head is read. pywsgi
-  sends it only when the application first reads the body; an error answered
+- ``Expect: 100-continue`` (in any letter case) is answered as soon as the request
+  head is read. pywsgi sends it only when the application first reads the body,
+  and only for the lower-case spelling; an error answered
   before that (a bad ACL header, a wrong signature) would leave the client's body
   unsent while the server discards "the body" from the next request's bytes.
 - Request and header lines up to 64 KiB (gunicorn was configured without a
@@ -71,6 +72,10 @@ class S3Handler(PyWSGIHandler):
     def get_environ(self):
         env = super().get_environ()
         if env.get("HTTP_EXPECT", "").lower() == "100-continue":
+            # pywsgi gives its input the socket only for the exact spelling; the
+            # header's value is case-insensitive (RFC 9110), so hand it over here.
+            if self.wsgi_input.socket is None and self.wsgi_input.position == 0:
+                self.wsgi_input.socket = self.socket
             self.wsgi_input._send_100_continue()
         for header, secure_value in self.gunicorn_cfg.secure_scheme_headers.items():
             value = env.get("HTTP_" + header.upper().replace("-", "_"))

@@ -203,11 +203,12 @@ def _connect(server) -> socket.socket:
 
 
 @pytest.mark.parametrize("size", [1000, 100_000])
-def test_put_object_expect_100_continue(server, s3, bucket, size):
+@pytest.mark.parametrize("expect", ["100-continue", "100-Continue"])  # the value is case-insensitive
+def test_put_object_expect_100_continue(server, s3, bucket, size, expect):
     body = bytes(range(256)) * (size // 256) + b"!" * (size % 256)
     path = f"/{bucket}/continued"
     headers = sign_headers("PUT", f"http://127.0.0.1:{server.port}{path}", body=body,
-                           headers={"Expect": "100-continue", "Content-Length": str(len(body))})
+                           headers={"Expect": expect, "Content-Length": str(len(body))})
     with _connect(server) as sock:
         sock.sendall(raw_request_head("PUT", path, headers))
         status, _, _, rest = read_http_response(sock)
