@@ -39,15 +39,19 @@ from typing import Any, Callable, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from ..config import Settings
 from ..cooperative import offload
+from .records import MetadataUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 5
 BUSY_RETRY_SECONDS = 30.0
+
+
 
 _databases: weakref.WeakSet[Database] = weakref.WeakSet()
 _inherited_readers: list = []  # the parent's connections, held so that a child never resets or closes them
@@ -194,15 +198,19 @@ class Database:
         if self.is_sqlite:
             return self._retry_busy(lambda: self._read_on_reader(work))
         try:
-            return self._read_on_reader(work)
-        except _ReaderDropped:
-            # The server dropped the kept connections (a restart, a failover): the
-            # others are as dead as this one. Once more on a fresh, pinged one.
-            self._drop_idle_readers()
-        try:
-            return self._read_on_reader(work)
-        except _ReaderDropped as dropped:
-            raise dropped.__cause__ from None
+            try:
+                return self._read_on_reader(work)
+            except _ReaderDropped:
+                # The server dropped the kept connections (a restart, a failover): the
+                # others are as dead as this one. Once more on a fresh, pinged one.
+                self._drop_idle_readers()
+            try:
+                return self._read_on_reader(work)
+            except _ReaderDropped as dropped:
+                raise dropped.__cause__ from None
+        except Exception as exc:
+            self._raise_if_unavailable(exc)
+            raise
 
     def _read_on_reader(self, work: Callable[[Cursor], T]) -> T:
         idle = self._idle_readers
@@ -245,6 +253,13 @@ class Database:
             raw.invalidate()
         return False
 
+    def _raise_if_unavailable(self, exc: Exception) -> None:
+        """MetadataUnavailable when ``exc`` says PostgreSQL could not serve (a
+        connect that failed comes wrapped by SQLAlchemy's pool)."""
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        if isinstance(cause, self._OperationalError):
+            raise MetadataUnavailable(str(cause).strip()) from exc
+
     def _drop_idle_readers(self) -> None:
         while self._idle_readers:
             raw = self._idle_readers.pop()
@@ -260,7 +275,11 @@ class Database:
         group commit), and its exceptions propagate to this caller alone.
         """
         if not self.is_sqlite:
-            return self._write_once(work)
+            try:
+                return self._write_once(work)
+            except Exception as exc:
+                self._raise_if_unavailable(exc)
+                raise
         slot = _PendingWrite(work)
         self._pending.append(slot)
         with self._write_lock:

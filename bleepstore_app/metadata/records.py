@@ -25,6 +25,11 @@ class MissingBucket(Exception):
     """The bucket a write referred to no longer exists."""
 
 
+class MetadataUnavailable(Exception):
+    """PostgreSQL could not serve: it refused the connection (down, out of
+    connections, not accepting them) or lost it mid-statement. Worth a retry."""
+
+
 class ConditionFailed(Exception):
     """A conditional write's expectation did not hold: ``reason`` is "exists"
     (If-None-Match: *), "missing" or "etag" (If-Match)."""

@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, request
 from werkzeug.routing import PathConverter
 
 from .. import errors
+from ..metadata.records import MetadataUnavailable
 from ..storage.base import StorageError, StorageThrottled, StorageTimeout, StorageUnavailable
 from .handlers import load_all
 from .request import CredentialCache, authenticate, parse_request
@@ -47,6 +48,11 @@ def s3_request(_path: str = ""):
         return render(handler(state.services, req), req.method, request_id)
     except errors.S3Error as err:
         return render_error(err, environ["REQUEST_METHOD"], req.resource if req else "/", request_id)
+    except MetadataUnavailable as exc:
+        log.warning("metadata database unavailable in %s (request %s): %s", req.operation if req else "?",
+                    request_id, exc)
+        return render_error(errors.ServiceUnavailable(), environ["REQUEST_METHOD"], req.resource if req else "/",
+                            request_id)
     except StorageError as exc:
         log.warning("storage backend failed in %s (request %s): %s", req.operation if req else "?", request_id, exc)
         return render_error(_storage_error(exc), environ["REQUEST_METHOD"], req.resource if req else "/",

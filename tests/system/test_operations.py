@@ -139,9 +139,18 @@ def test_reads_on_kept_postgresql_connections_survive_the_server_dropping_them(o
 
 
 @pytest.mark.parametrize("ops_server", [e for e in ENGINES if e == "postgresql"], indirect=True)
-def test_readyz_503_while_postgresql_refuses(ops_server):
+def test_503_while_postgresql_refuses_and_nothing_lost(ops_server):
+    """PostgreSQL refusing connections (down, out of connections) is a 503
+    ServiceUnavailable that clients retry, for the probes and for S3 requests alike;
+    a PUT refused meanwhile leaves nothing behind, and what was stored is still there."""
     srv = ops_server
     import psycopg
+    from botocore.exceptions import ClientError
+    s3 = make_client(srv.endpoint)
+    bucket = f"refused-{os.urandom(4).hex()}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"stored before")
+    blobs_before = _blob_files(srv)
     name = srv.database_url.rsplit("/", 1)[1]
     admin = psycopg.connect(srv.database_url.replace("postgresql+psycopg://", "postgresql://")
                             .rsplit("/", 1)[0] + "/postgres", autocommit=True)
@@ -151,6 +160,14 @@ def test_readyz_503_while_postgresql_refuses(ops_server):
         assert requests.get(srv.endpoint + "/readyz", timeout=30).status_code == 503
         assert requests.get(srv.endpoint + "/health", timeout=30).json()["components"]["metadata"]["status"] \
             == "unavailable"
+        for _ in range(4):  # both workers, reads on kept connections and writes on pooled ones
+            url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "kept"})
+            resp = requests.get(url, timeout=30)
+            assert resp.status_code == 503, resp.text
+            assert b"<Code>ServiceUnavailable</Code>" in resp.content and b"<RequestId>" in resp.content
+            with pytest.raises(ClientError) as refused:
+                s3.put_object(Bucket=bucket, Key="refused", Body=b"x" * 100_000)
+            assert refused.value.response["Error"]["Code"] == "ServiceUnavailable"
     finally:
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         admin.close()
@@ -158,6 +175,15 @@ def test_readyz_503_while_postgresql_refuses(ops_server):
     while requests.get(srv.endpoint + "/readyz").status_code != 200:
         assert time.monotonic() < deadline
         time.sleep(0.2)
+    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"stored before"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["kept"]
+    assert _blob_files(srv) == blobs_before  # the refused PUTs' bodies were discarded
+    assert "metadata database unavailable" in srv.log_path.read_text()
+
+
+def _blob_files(srv) -> set[str]:
+    return {os.path.join(root, f) for root, _dirs, files in os.walk(srv.workdir / "data" / "objects" / "data")
+            for f in files}
 
 
 def test_access_log_one_json_line_per_request_without_secrets(ops_server):
