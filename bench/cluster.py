@@ -90,10 +90,10 @@ class Database:
     def postmaster_pid(self) -> int | None:
         """The postmaster's pid when the server runs on this host (parent of our own backend), else None."""
         try:
-            with self.admin() as conn:
+            with self.admin() as conn:  # read /proc while the backend lives: it exits on close
                 backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-            with open(f"/proc/{backend}/status") as f:
-                ppid = next(int(line.split()[1]) for line in f if line.startswith("PPid:"))
+                with open(f"/proc/{backend}/status") as f:
+                    ppid = next(int(line.split()[1]) for line in f if line.startswith("PPid:"))
             with open(f"/proc/{ppid}/comm") as f:
                 return ppid if f.read().strip().startswith("postgres") else None
         except Exception:  # noqa: BLE001 - a remote or hidden server: no pids, PostgreSQL CPU n/a
