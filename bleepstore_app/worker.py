@@ -7,10 +7,10 @@ gunicorn's own parser (1 KiB HEAD at 16 connections, 2 workers: about 2,200 ->
 gunicorn's worker in a way clients notice, this module puts the old behaviour back:
 
 - ``Expect: 100-continue`` (in any letter case) is answered as soon as the request
-  head is read. pywsgi sends it only when the application first reads the body,
-  and only for the lower-case spelling; an error answered
-  before that (a bad ACL header, a wrong signature) would leave the client's body
-  unsent while the server discards "the body" from the next request's bytes.
+  head is read. pywsgi sends it only for the lower-case spelling, and only when the
+  application first reads the body; an error answered before that (a bad ACL
+  header, a wrong signature) would leave the client's body unsent while the server
+  discards "the body" from the next request's bytes.
 - Request and header lines up to 64 KiB (gunicorn was configured without a
   request-line limit): an S3 key is up to 1,024 UTF-8 bytes, percent-encoded up
   to three bytes each, and presigned URLs add their query parameters.
