@@ -51,8 +51,6 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 5
 BUSY_RETRY_SECONDS = 30.0
 
-
-
 _databases: weakref.WeakSet[Database] = weakref.WeakSet()
 _inherited_readers: list = []  # the parent's connections, held so that a child never resets or closes them
 
