@@ -34,13 +34,13 @@ def offload(fn: Callable[..., T], *args) -> T:
     """Call ``fn(*args)`` without blocking the gevent hub. Its exception is raised
     here, in the caller (gevent's threadpool would also print every one to stderr,
     which for an expected "database is locked" retry is only noise)."""
-    if gevent_active():
-        import gevent
-        result, error = gevent.get_hub().threadpool.apply(_capture, (fn, args))
-        if error is not None:
-            raise error
-        return result
-    return fn(*args)
+    pool = native_thread_pool()
+    if pool is None:
+        return fn(*args)
+    result, error = pool.apply(_capture, (fn, args))
+    if error is not None:
+        raise error
+    return result
 
 
 def _capture(fn: Callable[..., T], args: tuple) -> tuple[T | None, BaseException | None]:

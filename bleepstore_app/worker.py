@@ -77,7 +77,7 @@ class S3Handler(PyWSGIHandler):
         if env.get("HTTP_EXPECT", "").lower() == "100-continue":
             # pywsgi gives its input the socket only for the exact spelling; the
             # header's value is case-insensitive (RFC 9110), so hand it over here.
-            if self.wsgi_input.socket is None and self.wsgi_input.position == 0:
+            if self.wsgi_input.socket is None:  # nothing read or sent yet: this runs first
                 self.wsgi_input.socket = self.socket
             self.wsgi_input._send_100_continue()
         for header, secure_value in self.gunicorn_cfg.secure_scheme_headers.items():
