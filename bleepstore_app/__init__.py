@@ -31,7 +31,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     from .s3.dispatch import AnythingConverter, AppState, register_http_errors
     from .s3.dispatch import blueprint as s3_blueprint
     from .service import Services
-    from .recovery import start_reaper
+    from .jobs.schedule import start_background_jobs
     from .storage import make_storage
 
     settings = settings or load_settings(overrides=overrides)
@@ -42,7 +42,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     app.url_map.converters["anything"] = AnythingConverter
     app.config["BLEEPSTORE_SETTINGS"] = settings
     db = Database(make_engine(settings))
-    services = Services(settings=settings, meta=MetadataStore(db), storage=make_storage(settings))
+    services = Services(settings=settings, meta=MetadataStore(db, settings.garbage_grace_seconds), storage=make_storage(settings))
     app.extensions["bleepstore"] = AppState(services)
     migrate.init_app(app, db=db, directory=MIGRATIONS_DIR)
     app.register_blueprint(ops_blueprint)
@@ -51,7 +51,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     app.extensions["bleepstore_metrics"] = init_prometheus(app, services)
     app.wsgi_app = ObservingMiddleware(AddressingMiddleware(app.wsgi_app, settings.virtual_host_domains),
                                        json_format=settings.log_format == "json")
-    start_reaper(services)
+    start_background_jobs(services)
     return app
 
 

@@ -66,6 +66,16 @@ DEFAULTS: dict[str, Any] = {
         # Objects up to this size live in the metadata database (one commit holds
         # bytes and metadata); 0 turns inlining off.
         "inline_max_size": 16 * 1024,
+        # A blob that a committed write unlinked (a replaced or deleted object, a
+        # dropped part) stays readable this long for readers that already chose it,
+        # then the sweeper deletes it. Longer than the longest read you expect.
+        "garbage_grace_seconds": 3600,
+        # How often a worker offers to run the sweeper (one node of a cluster does
+        # at a time, under a lease in the database); it also runs at start-up.
+        "sweep_interval_seconds": 60,
+        # Start-up removes blobs no row points at, if older than this: younger ones
+        # may belong to a write in another live process, between rename and commit.
+        "orphan_min_age_seconds": 300,
         "local": {"root_dir": "./data/objects", "fsync": True},
         # Gateway backends: bytes in a cloud bucket under ``prefix``. Credentials
         # come from each SDK's standard chain; none is required here.
@@ -155,6 +165,9 @@ class Settings:
     reap_interval_seconds: int
     storage_backend: str
     inline_max_size: int
+    garbage_grace_seconds: int
+    sweep_interval_seconds: int
+    orphan_min_age_seconds: int
     local_root_dir: str
     local_fsync: bool
     # The chosen gateway backend's settings (None for local).
@@ -365,6 +378,9 @@ def _validate(tree: dict) -> Settings:
         reap_interval_seconds=_int(tree, "multipart.reap_interval_seconds", 0),
         storage_backend=_str(tree, "storage.backend", BACKENDS),
         inline_max_size=_int(tree, "storage.inline_max_size", 0, 1024 * 1024),
+        garbage_grace_seconds=_int(tree, "storage.garbage_grace_seconds", 0),
+        sweep_interval_seconds=_int(tree, "storage.sweep_interval_seconds", 0),
+        orphan_min_age_seconds=_int(tree, "storage.orphan_min_age_seconds", 0),
         local_root_dir=_str(tree, "storage.local.root_dir"),
         local_fsync=_bool(tree, "storage.local.fsync"),
         gateway=_gateway(tree),

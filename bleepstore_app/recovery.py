@@ -7,11 +7,13 @@ when several servers start at once against one database and data directory:
 2. seed the configured credentials (upserts);
 3. remove temp files of writes that died with their process;
 4. abort multipart uploads older than their lifetime;
-5. remove blobs that no metadata row points at (orphans of a crash between the
-   blob's rename and the metadata commit, or between a delete's commit and unlink).
+5. delete the unlinked blobs whose grace period has passed (the sweeper);
+6. remove blobs that no metadata row or garbage record points at (orphans of a
+   crash between a blob's rename and its metadata commit).
 
-Expired uploads are also reaped periodically by every worker (``start_reaper``):
-the state lives in the database, so there is no in-memory queue to lose.
+The workers go on reaping and sweeping on their timers (``jobs/``), one node of a
+cluster at a time: the state lives in the database, so there is no in-memory
+queue to lose.
 """
 from __future__ import annotations
 
@@ -25,20 +27,17 @@ from alembic.script import ScriptDirectory
 
 from . import MIGRATIONS_DIR
 from .config import Settings
-from .cooperative import gevent_active
 from .metadata.engine import Database, make_engine
 from .metadata.records import CredentialRecord
 from .metadata.store import MetadataStore
 from .service import Services
+from .jobs.sweeper import sweep_garbage
 from .service.multipart import reap_expired_uploads
 from .storage import make_storage
 from .storage.base import StorageError
 
 log = logging.getLogger("bleepstore.recovery")
 
-# A blob younger than this may belong to a write that is between its rename and
-# its metadata commit in another live process; only older ones can be orphans.
-ORPHAN_MIN_AGE_SECONDS = 300.0
 SWEEP_BATCH = 500
 
 
@@ -67,7 +66,7 @@ def check_schema(engine) -> None:
             f"{', '.join(sorted(heads))}: run `flask db upgrade` (FLASK_APP=bleepstore_app)")
 
 
-def recover(settings: Settings, orphan_min_age: float = ORPHAN_MIN_AGE_SECONDS) -> None:
+def recover(settings: Settings) -> None:
     """Run the whole start-up sequence."""
     started = time.monotonic()
     db = Database(make_engine(settings))
@@ -76,41 +75,25 @@ def recover(settings: Settings, orphan_min_age: float = ORPHAN_MIN_AGE_SECONDS) 
             migrate(db.engine)
         else:
             check_schema(db.engine)
-        meta = MetadataStore(db)
+        meta = MetadataStore(db, settings.garbage_grace_seconds)
         meta.seed_credentials(CredentialRecord(c.access_key, c.secret_key, c.owner_id, c.display_name)
                               for c in settings.credentials)
         storage = make_storage(settings)
         services = Services(settings=settings, meta=meta, storage=storage)
         reaped = reap_expired_uploads(services, settings.upload_lifetime_seconds)
+        swept = removed = 0
         try:
             storage.recover()
-            removed = sweep_orphans(meta, storage, orphan_min_age)
+            swept = sweep_garbage(meta, storage) or 0
+            removed = sweep_orphans(meta, storage, settings.orphan_min_age_seconds)
         except StorageError as exc:
             # A cloud backend that cannot be reached must not stop the server:
             # /readyz reports it, and the next start sweeps what this one could not.
             log.warning("storage recovery skipped: the %s backend failed: %s", storage.name, exc)
-            removed = 0
     finally:
         db.dispose()
-    log.info("recovery done in %.2fs (%d expired uploads reaped, %d orphan blobs removed)",
-             time.monotonic() - started, reaped, removed)
-
-
-def start_reaper(services) -> None:
-    """In a gevent worker: reap expired multipart uploads every interval."""
-    interval = services.settings.reap_interval_seconds
-    if interval <= 0 or not gevent_active():
-        return
-    import gevent
-
-    def loop() -> None:
-        while True:
-            gevent.sleep(interval)
-            try:
-                reap_expired_uploads(services, services.settings.upload_lifetime_seconds)
-            except Exception:  # noqa: BLE001 - logged; the next round tries again
-                log.exception("reaping expired multipart uploads failed")
-    gevent.spawn(loop)
+    log.info("recovery done in %.2fs (%d expired uploads reaped, %d unlinked and %d orphan blobs removed)",
+             time.monotonic() - started, reaped, swept, removed)
 
 
 def sweep_orphans(meta: MetadataStore, storage, min_age: float) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .deploy.support import Nginx, Node, process_environ, run_migrate
-from .servers import free_port, write_config
+from .servers import SWEEP_ON_DEMAND, free_port, sweep_once, write_config
 
 NODES = 3
 
@@ -28,7 +28,7 @@ class Cluster:
         self.workdir = workdir
         self.config = write_config(workdir, database_url)  # storage under workdir/data/objects
         self.env = process_environ({"BLEEPSTORE_CONFIG": str(self.config),
-                                    "BLEEPSTORE_METADATA_MIGRATE_ON_START": "false"})
+                                    "BLEEPSTORE_METADATA_MIGRATE_ON_START": "false", **SWEEP_ON_DEMAND})
         self.nodes: list[Node] = []
         self.nginx: Nginx | None = None
 
@@ -57,6 +57,9 @@ class Cluster:
     @property
     def endpoint(self) -> str:
         return self.nginx.endpoint
+
+    def sweep(self) -> int:
+        return sweep_once(self.env)
 
     def blobs(self) -> set[str]:
         data = self.workdir / "data" / "objects" / "data"

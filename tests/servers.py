@@ -18,6 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BLEEPSTORE = str(Path(sys.executable).parent / "bleepstore")
 ACCESS_KEY, SECRET_KEY = "bleepstore", "bleepstore-secret"
 OTHER_ACCESS_KEY, OTHER_SECRET_KEY = "bleepstore-other", "bleepstore-other-secret"
+# Test servers delete unlinked blobs only when a test sweeps (Server.sweep()), and
+# then at once: deletion is deterministic, and no sweep races a test's readers.
+# Tests of the sweeper's own timing set these themselves.
+SWEEP_ON_DEMAND = {"BLEEPSTORE_STORAGE_GARBAGE_GRACE_SECONDS": "0",
+                   "BLEEPSTORE_STORAGE_SWEEP_INTERVAL_SECONDS": "0"}
 
 
 def free_port() -> int:
@@ -37,6 +42,7 @@ class Server:
 
     def __post_init__(self) -> None:
         self.log_path = self.workdir / "server.log"
+        self.env = {**SWEEP_ON_DEMAND, **self.env}
 
     @property
     def endpoint(self) -> str:
@@ -77,6 +83,17 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(15)
 
+    def sweep(self) -> int:
+        """One pass of the server's blob sweeper (what its workers run on their
+        timer), from this process on the server's database and storage."""
+        saved = dict(os.environ)
+        os.environ.update(self.env)  # the SDKs read credentials from the environment
+        try:
+            return sweep_once(self.env)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
     def blobs(self) -> set[str]:
         """Every blob location in the server's storage backend (local disk or a
         gateway's bucket), read through the backend itself."""
@@ -87,6 +104,26 @@ class Server:
         with self._storage() as storage:
             reader = storage.open(location)
             return b"".join(reader.iter_range(0, reader.size))
+
+    def metadata_blobs(self) -> dict[str, set[str]]:
+        """The blob locations the server's metadata points at, per table, read
+        straight from its database (SQLite file or PostgreSQL): ``objects`` (rows
+        that are neither inline nor made of part rows), ``object_parts`` (completed
+        multipart objects) and ``multipart_parts`` (parts of uploads not completed)."""
+        import sqlalchemy as sa
+        from bleepstore_app.config import load_settings
+        url = load_settings(self.env["BLEEPSTORE_CONFIG"], environ=self.env).database_url
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        queries = {
+            "objects": "SELECT data_location FROM objects WHERE NOT data_inline AND data_location <> 'multipart'",
+            "object_parts": "SELECT data_location FROM object_parts",
+            "multipart_parts": "SELECT data_location FROM multipart_parts",
+        }
+        try:
+            with engine.connect() as conn:
+                return {table: {row[0] for row in conn.execute(sa.text(sql))} for table, sql in queries.items()}
+        finally:
+            engine.dispose()
 
     @contextlib.contextmanager
     def _storage(self):
@@ -104,6 +141,24 @@ class Server:
     def worker_pids(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
         return [int(p) for p in out.split()]
+
+
+def sweep_once(env: dict) -> int:
+    """Run the blob sweeper once on the database and storage of the config that
+    ``env`` names; the number of blobs it deleted."""
+    from bleepstore_app.config import load_settings
+    from bleepstore_app.jobs.sweeper import sweep_garbage
+    from bleepstore_app.metadata.engine import Database, make_engine
+    from bleepstore_app.metadata.store import MetadataStore
+    from bleepstore_app.storage import make_storage
+    settings = load_settings(env["BLEEPSTORE_CONFIG"], environ=env)
+    db = Database(make_engine(settings))
+    try:
+        swept = sweep_garbage(MetadataStore(db, settings.garbage_grace_seconds), make_storage(settings))
+    finally:
+        db.dispose()
+    assert swept is not None, "another process holds the sweeper's lease"
+    return swept
 
 
 def write_config(workdir: Path, database_url: str | None, extra: str = "", storage: str | None = None) -> Path:

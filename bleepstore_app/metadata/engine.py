@@ -14,7 +14,9 @@ Reads run in autocommit mode on both engines, on connections the worker keeps
 checked out between reads: no pool checkout (and on PostgreSQL no pre-ping and no
 COMMIT round trip) per read. Greenlets never run at once, so a plain list is
 their free list. A kept PostgreSQL connection the server dropped is noticed by
-the read that fails on it, which runs once more on a fresh connection.
+the read that fails on it, which runs once more on a fresh connection. Reads
+whose statements must agree (an object row and its part map) run in one read
+transaction instead (``read_snapshot``), never as two autocommit reads.
 
 Writes on SQLite are group-committed: a durable commit costs one fsync (about 4 ms
 on this class of disk), which would cap a worker at ~250 writes/s. Writers queue
@@ -153,6 +155,16 @@ class Cursor:
         self._execute(q, params)
         return self._cur.rowcount
 
+    def many(self, q: Prepared, rows: list[dict]) -> None:
+        """One statement run for each of ``rows`` (a batch insert)."""
+        if rows:
+            sql, convert = q.compiled(self._dialect)
+            self._cur.executemany(sql, [convert(r) for r in rows])
+
+    def plain(self, sql: str) -> None:
+        """A fixed SQL text: transaction control on a reader connection."""
+        self._cur.execute(sql)
+
 
 class _ReaderDropped(Exception):
     """A kept reader connection was dropped by the server (the cause says how)."""
@@ -209,6 +221,27 @@ class Database:
         except Exception as exc:
             self._raise_if_unavailable(exc)
             raise
+
+    def read_snapshot(self, work: Callable[[Cursor], T]) -> T:
+        """Like ``read``, but every statement of ``work`` sees the same committed
+        state: one read transaction (SQLite WAL keeps its snapshot from the first
+        SELECT; PostgreSQL needs REPEATABLE READ for that). For reads whose parts
+        must agree, such as an object row and its part map."""
+        begin = "BEGIN" if self.is_sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+        def in_transaction(cur: Cursor) -> T:
+            cur.plain(begin)
+            try:
+                result = work(cur)
+            except BaseException:
+                try:
+                    cur.plain("ROLLBACK")
+                except Exception:  # noqa: BLE001 - the original error says more
+                    pass
+                raise
+            cur.plain("COMMIT")
+            return result
+        return self.read(in_transaction)
 
     def _read_on_reader(self, work: Callable[[Cursor], T]) -> T:
         idle = self._idle_readers

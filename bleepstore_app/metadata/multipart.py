@@ -14,6 +14,7 @@ from sqlalchemy import and_, bindparam, delete, insert, select, update
 
 from . import tables as t
 from .engine import Cursor, Prepared
+from .jobs import defer_deletion
 from .records import MissingBucket, ObjectRecord, dumps, loads
 
 up, pt = t.multipart_uploads.c, t.multipart_parts.c
@@ -123,25 +124,26 @@ class MultipartQueries:
         row = self.db.read(lambda cur: cur.one(Q_UPLOAD, upload_id=upload_id, bucket=bucket, key=key))
         return UploadRecord.from_row(row) if row else None
 
-    def put_part(self, upload_id: str, bucket: str, key: str, part: PartRecord) -> str | None:
-        """Record a part (replacing one with the same number). Returns the replaced
-        part's location, to delete after the commit. Raises NoUpload when the
-        upload is not open (then the caller deletes the new blob)."""
+    def put_part(self, upload_id: str, bucket: str, key: str, part: PartRecord) -> None:
+        """Record a part (a replaced part of the same number goes to the sweeper).
+        Raises NoUpload when the upload is not open (then the caller deletes the
+        new blob)."""
         row = {"upload_id": upload_id, "part_number": part.part_number, "size": part.size, "etag": part.etag,
                "last_modified": part.last_modified, "checksums": dumps(part.checksums),
                "data_location": part.data_location}
 
-        def work(cur: Cursor) -> str | None:
+        def work(cur: Cursor) -> None:
             upload = cur.one(Q_LOCK_UPLOAD, upload_id=upload_id, bucket=bucket, key=key)
             if upload is None or upload[_UPLOAD_NAMES.index("state")] != "open":
                 raise NoUpload(upload_id)
             old = cur.one(Q_PART_LOCATION, upload_id=upload_id, part_number=part.part_number)
             if old is None:
                 cur.run(Q_INSERT_PART, **row)
-                return None
+                return
             cur.run(Q_UPDATE_PART, b_upload_id=upload_id, b_part_number=part.part_number, **row)
-            return old[0]
-        return self.db.write(work)
+            # An UploadPartCopy or a gateway's compose may be reading the old part.
+            defer_deletion(cur, [old[0]], self.garbage_not_before())
+        self.db.write(work)
 
     def list_parts(self, upload_id: str, after: int, limit: int) -> list[PartRecord]:
         rows = self.db.read(lambda cur: cur.all(Q_PARTS, upload_id=upload_id, after=after, limit=limit))
@@ -162,13 +164,14 @@ class MultipartQueries:
 
     def complete_upload(self, upload_id: str, bucket: str, key: str,
                         assemble: Callable[[UploadRecord, list[PartRecord]], tuple[ObjectRecord, list[dict], list[str]]],
-                        ) -> tuple[UploadRecord, ObjectRecord | None, list[str]]:
+                        ) -> tuple[UploadRecord, ObjectRecord | None]:
         """Turn an open upload into its object, in one transaction.
 
         ``assemble(upload, parts)`` checks the parts (raising the S3 error) and
         returns the object record, its object_parts rows and the locations of
-        uploaded parts left out. Returns (upload, record, locations to delete after
-        the commit); record is None when the upload had already been completed.
+        uploaded parts left out (those, and the replaced version's blobs, go to the
+        sweeper). Returns (upload, record); record is None when the upload had
+        already been completed.
         """
         def work(cur: Cursor):
             row = cur.one(Q_LOCK_UPLOAD, upload_id=upload_id, bucket=bucket, key=key)
@@ -176,40 +179,39 @@ class MultipartQueries:
                 raise NoUpload(upload_id)
             upload = UploadRecord.from_row(row)
             if upload.state == "completed":
-                return upload, None, []
+                return upload, None
             parts = [_part(r) for r in cur.all(Q_PARTS, upload_id=upload_id, after=0, limit=10_001)]
             record, object_parts, unused = assemble(upload, parts)
-            replaced = self.write_object(cur, record, parts=object_parts)
+            self.write_object(cur, record, parts=object_parts)
             cur.run(Q_DELETE_PARTS, upload_id=upload_id)
             cur.run(Q_MARK_COMPLETED, upload_id=upload_id, etag=record.etag,
                     checksum=next(iter(record.checksums.values()), None))
-            return upload, record, replaced + unused
+            defer_deletion(cur, unused, self.garbage_not_before())
+            return upload, record
         return self.db.write(work)
 
-    def abort_upload(self, upload_id: str, bucket: str, key: str) -> list[str]:
-        """Delete an open upload and its parts; returns the part locations. Raises NoUpload."""
-        def work(cur: Cursor) -> list[str]:
+    def abort_upload(self, upload_id: str, bucket: str, key: str) -> None:
+        """Delete an open upload and its parts (their blobs go to the sweeper). Raises NoUpload."""
+        def work(cur: Cursor) -> None:
             row = cur.one(Q_LOCK_UPLOAD, upload_id=upload_id, bucket=bucket, key=key)
             if row is None or row[_UPLOAD_NAMES.index("state")] != "open":
                 raise NoUpload(upload_id)
-            return self._drop_upload(cur, upload_id)
-        return self.db.write(work)
+            self._drop_upload(cur, upload_id)
+        self.db.write(work)
 
-    def reap_uploads(self, cutoff_us: int) -> tuple[int, list[str]]:
-        """Delete up to 500 uploads (open or completed) initiated before the cutoff;
-        returns (how many, part locations to delete). Safe from several workers."""
-        def work(cur: Cursor) -> tuple[int, list[str]]:
-            locations: list[str] = []
+    def reap_uploads(self, cutoff_us: int) -> int:
+        """Delete up to 500 uploads (open or completed) initiated before the cutoff
+        (their parts go to the sweeper); returns how many. Safe from several workers."""
+        def work(cur: Cursor) -> int:
             expired = cur.all(Q_EXPIRED_UPLOADS, cutoff=cutoff_us)
             for (upload_id,) in expired:
-                locations += self._drop_upload(cur, upload_id)
-            return len(expired), locations
+                self._drop_upload(cur, upload_id)
+            return len(expired)
         return self.db.write(work)
 
-    @staticmethod
-    def _drop_upload(cur: Cursor, upload_id: str) -> list[str]:
+    def _drop_upload(self, cur: Cursor, upload_id: str) -> None:
         locations = [r[0] for r in cur.all(Q_ALL_PART_LOCATIONS, upload_id=upload_id)]
         cur.run(Q_DELETE_PARTS, upload_id=upload_id)
         cur.run(Q_DELETE_UPLOAD, upload_id=upload_id)
-        return locations
+        defer_deletion(cur, locations, self.garbage_not_before())
 

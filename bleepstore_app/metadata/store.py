@@ -6,19 +6,20 @@ deciding which S3 error that means is the service layer's job.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from sqlalchemy import and_, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import tables as t
 from .engine import Cursor, Database, Prepared
+from .jobs import JobQueries, defer_deletion
 from .multipart import MultipartQueries, NoUpload
 from .records import (BucketRecord, ConditionFailed, CredentialRecord, ListedObject, MissingBucket, ObjectRecord,
                       loads, now_us)
 
 
-__all__ = ["MetadataStore", "MissingBucket", "ConditionFailed", "NoUpload"]
+__all__ = ["MetadataStore", "MissingBucket", "ConditionFailed", "NoUpload", "ObjectVersion"]
 
 def _dialect_insert(dialect: str, table):
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
@@ -41,6 +42,8 @@ _OBJECT_COLUMNS = tuple(t.objects.c)
 _OBJECT_NAMES = tuple(c.name for c in _OBJECT_COLUMNS)
 _LISTING_COLUMNS = (o.key, o.size, o.etag, o.last_modified, o.storage_class, o.owner_id, o.owner_display_name)
 _BOOLEAN_INDEX = _OBJECT_NAMES.index("data_inline")
+_PARTS_COUNT_INDEX = _OBJECT_NAMES.index("parts_count")
+_LOCATION_INDEX = _OBJECT_NAMES.index("data_location")
 
 Q_CREDENTIAL = Prepared(select(cr.access_key, cr.secret_key, cr.owner_id, cr.display_name)
                         .where(cr.access_key == bindparam("access_key"), cr.active.is_(True)))
@@ -102,19 +105,20 @@ _LIST_QUERIES = {
 
 
 
-def _release(cur: Cursor, bucket: str, key: str, old: tuple) -> list[str]:
+def _release(cur: Cursor, bucket: str, key: str, old: tuple, not_before: int) -> None:
     """Drop what a replaced or deleted version owns besides its row (inline bytes,
-    part rows); return the blob locations to delete after the commit."""
+    part rows), and hand its blobs to the sweeper: readers that already hold the
+    version keep reading it until ``not_before``."""
     location, inline, parts_count = old[0], old[1], old[3]
-    if inline:
+    if inline:  # read in the same statement as its row: no reader can be left holding it
         cur.run(Q_DELETE_INLINE, id=location)
-        return []
+        return
     released = [location]
     if location == t.MULTIPART_LOCATION:  # its bytes are its part blobs
         released = [r[0] for r in cur.all(Q_OBJECT_PART_LOCATIONS, bucket=bucket, key=key)]
     if parts_count:  # part rows (of a composed object too: they map partNumber to offsets)
         cur.run(Q_DELETE_OBJECT_PARTS, bucket=bucket, key=key)
-    return released
+    defer_deletion(cur, released, not_before)
 
 
 def _object_record(row) -> ObjectRecord:
@@ -128,11 +132,30 @@ def _object_record(row) -> ObjectRecord:
     )
 
 
-class MetadataStore(MultipartQueries):
-    """Everything the service layer asks of the metadata database."""
+class ObjectVersion(NamedTuple):
+    """One committed version of an object, as a reader serves it: the row, its
+    inline bytes (inline objects), and its part map (when asked for or needed),
+    all from one snapshot."""
+    record: ObjectRecord
+    inline: bytes | None
+    parts: list[tuple] | None  # (part_number, offset, size, etag, checksums, location)
 
-    def __init__(self, db: Database) -> None:
+
+class MetadataStore(MultipartQueries, JobQueries):
+    """Everything the service layer asks of the metadata database.
+
+    A write never deletes blobs: what it unlinks is recorded in blob_garbage in the
+    same transaction (not to be deleted before ``garbage_grace_seconds`` from now),
+    and the sweeper deletes it later.
+    """
+
+    def __init__(self, db: Database, garbage_grace_seconds: float = 3600) -> None:
         self.db = db
+        self.garbage_grace_us = int(garbage_grace_seconds * 1_000_000)
+
+    def garbage_not_before(self) -> int:
+        """When blobs unlinked now may be deleted."""
+        return now_us() + self.garbage_grace_us
 
     # -- credentials -------------------------------------------------------
 
@@ -171,16 +194,17 @@ class MetadataStore(MultipartQueries):
         rows = self.db.read(lambda cur: cur.all(Q_BUCKETS_OF, owner_id=owner_id))
         return [BucketRecord(*r) for r in rows]
 
-    def delete_bucket(self, name: str) -> tuple[bool, list[str]]:
-        """Delete an empty bucket. Returns (deleted, part data locations to remove);
-        (False, []) when it still holds objects."""
-        def work(cur: Cursor) -> tuple[bool, list[str]]:
+    def delete_bucket(self, name: str) -> bool:
+        """Delete an empty bucket and its unfinished uploads (their parts go to the
+        sweeper); False when it still holds objects."""
+        def work(cur: Cursor) -> bool:
             if cur.one(Q_ANY_OBJECT_IN, bucket=name):
-                return False, []
+                return False
             parts = [r[0] for r in cur.all(Q_PARTS_IN_BUCKET, bucket=name)]
             cur.run(Q_DELETE_UPLOADS_IN, bucket=name)
             cur.run(Q_DELETE_BUCKET, bucket=name)
-            return True, parts
+            defer_deletion(cur, parts, self.garbage_not_before())
+            return True
         return self.db.write(work)
 
     def set_bucket_acl(self, name: str, acl: str) -> None:
@@ -201,36 +225,47 @@ class MetadataStore(MultipartQueries):
         row = self.db.read(lambda cur: cur.one(Q_OBJECT, bucket=bucket, key=key))
         return _object_record(row) if row else None
 
-    def get_object_with_inline(self, bucket: str, key: str) -> tuple[ObjectRecord | None, bytes | None]:
-        """The object row and, for an inline object, its bytes — in one statement,
-        so a concurrent overwrite cannot pair one version's row with no bytes."""
+    def read_object(self, bucket: str, key: str, part_map: bool = False) -> ObjectVersion | None:
+        """The current version of an object, whole: row, inline bytes and, when its
+        bytes are its parts or ``part_map`` asks for them, its parts.
+
+        A plain object is one statement. A multipart one is read again with its part
+        map in one read transaction: the first read only says that parts are needed
+        (a concurrent overwrite may replace the object between the two; the answer is
+        then entirely the newer version, never a mix of both)."""
         row = self.db.read(lambda cur: cur.one(Q_OBJECT_WITH_INLINE, bucket=bucket, key=key))
+        if row is not None and row[_PARTS_COUNT_INDEX] and (part_map or row[_LOCATION_INDEX] == t.MULTIPART_LOCATION):
+            def work(cur: Cursor):
+                again = cur.one(Q_OBJECT_WITH_INLINE, bucket=bucket, key=key)
+                parts = cur.all(Q_OBJECT_PARTS, bucket=bucket, key=key) if again and again[_PARTS_COUNT_INDEX] else None
+                return again, parts
+            row, parts = self.db.read_snapshot(work)
+        else:
+            parts = None
         if row is None:
-            return None, None
+            return None
         data = row[-1]
-        return _object_record(row[:-1]), (bytes(data) if data is not None else None)
+        return ObjectVersion(_object_record(row[:-1]), bytes(data) if data is not None else None, parts)
 
     def put_object(self, record: ObjectRecord, inline: bytes | None = None, *,
                    if_none_match: bool = False, if_match: str | None = None,
-                   parts: list[dict] | None = None) -> list[str]:
+                   parts: list[dict] | None = None) -> None:
         """Insert or replace an object row (and its inline bytes, or its part rows)
-        in one transaction.
+        in one transaction; the replaced version's blobs go to the sweeper.
 
-        Returns the storage locations the replaced version used, for the caller to
-        delete after this commit. ``if_none_match`` (create only) and ``if_match``
-        (replace only that ETag) are checked under the row lock, so they hold even
-        against concurrent writers. Raises MissingBucket, ConditionFailed.
+        ``if_none_match`` (create only) and ``if_match`` (replace only that ETag)
+        are checked under the row lock, so they hold even against concurrent
+        writers. Raises MissingBucket, ConditionFailed.
         """
         try:
-            return self.db.write(lambda cur: self.write_object(cur, record, inline, if_none_match=if_none_match,
-                                                               if_match=if_match, parts=parts))
+            self.db.write(lambda cur: self.write_object(cur, record, inline, if_none_match=if_none_match,
+                                                        if_match=if_match, parts=parts))
         except self.db.IntegrityError:
             raise MissingBucket(record.bucket) from None
 
-    @staticmethod
-    def write_object(cur: Cursor, record: ObjectRecord, inline: bytes | None = None, *,
+    def write_object(self, cur: Cursor, record: ObjectRecord, inline: bytes | None = None, *,
                      if_none_match: bool = False, if_match: str | None = None,
-                     parts: list[dict] | None = None) -> list[str]:
+                     parts: list[dict] | None = None) -> None:
         """put_object's statements, for use inside a larger transaction."""
         row = record.to_row()
         if inline is not None:
@@ -242,44 +277,36 @@ class MetadataStore(MultipartQueries):
             if if_match is not None and (old is None or old[2] != if_match):
                 raise ConditionFailed("missing" if old is None else "etag")
             if old is not None:
-                replaced = _release(cur, record.bucket, record.key, old)
+                _release(cur, record.bucket, record.key, old, self.garbage_not_before())
                 cur.run(Q_UPDATE_OBJECT, b_bucket=record.bucket, b_key=record.key, **row)
                 break
             if cur.run(Q_INSERT_OBJECT_IF_ABSENT, **row) == 1:
-                replaced = []
                 break
             # Another writer inserted the key after our read: lock its row and replace it.
         for part in parts or ():
             cur.run(Q_INSERT_OBJECT_PART, bucket=record.bucket, key=record.key, **part)
-        return replaced
 
-    def delete_object(self, bucket: str, key: str) -> tuple[bool, list[str]]:
-        """Delete an object row. Returns (existed, storage locations to delete after commit)."""
-        def work(cur: Cursor) -> tuple[bool, list[str]]:
+    def delete_object(self, bucket: str, key: str) -> bool:
+        """Delete an object row (its blobs go to the sweeper). Returns whether it existed."""
+        def work(cur: Cursor) -> bool:
             old = cur.one(Q_OBJECT_LOCATION, bucket=bucket, key=key)
             if old is None:
-                return False, []
-            released = _release(cur, bucket, key, old)
+                return False
+            _release(cur, bucket, key, old, self.garbage_not_before())
             cur.run(Q_DELETE_OBJECT, bucket=bucket, key=key)
-            return True, released
+            return True
         return self.db.write(work)
 
-    def delete_objects(self, bucket: str, keys: list[str]) -> list[str]:
-        """Delete many object rows in one transaction; returns the storage
-        locations to delete after the commit (missing keys are not an error)."""
-        def work(cur: Cursor) -> list[str]:
-            locations = []
+    def delete_objects(self, bucket: str, keys: list[str]) -> None:
+        """Delete many object rows in one transaction (missing keys are not an error)."""
+        def work(cur: Cursor) -> None:
+            not_before = self.garbage_not_before()
             for key in keys:
                 old = cur.one(Q_OBJECT_LOCATION, bucket=bucket, key=key)
                 if old is not None:
-                    locations += _release(cur, bucket, key, old)
+                    _release(cur, bucket, key, old, not_before)
                     cur.run(Q_DELETE_OBJECT, bucket=bucket, key=key)
-            return locations
-        return self.db.write(work)
-
-    def get_object_parts(self, bucket: str, key: str) -> list[tuple]:
-        """(part_number, offset, size, etag, checksums, data_location) of a multipart object."""
-        return self.db.read(lambda cur: cur.all(Q_OBJECT_PARTS, bucket=bucket, key=key))
+        self.db.write(work)
 
     def list_objects(self, bucket: str, start: str, inclusive: bool, high: str | None,
                      limit: int) -> list[ListedObject]:
@@ -306,9 +333,10 @@ class MetadataStore(MultipartQueries):
     # -- recovery ----------------------------------------------------------
 
     def locations_in_use(self, candidates: list[str]) -> set[str]:
-        """Which of these storage locations some object or part row points at."""
+        """Which of these storage locations some object or part row points at, or
+        the sweeper will delete in its time (readers may still be reading them)."""
         with self.db.engine.connect() as conn:  # not a hot path: plain SQLAlchemy
             used = set()
-            for column in (o.data_location, pt.data_location, op_.data_location):
+            for column in (o.data_location, pt.data_location, op_.data_location, t.blob_garbage.c.location):
                 used |= {r[0] for r in conn.execute(select(column).where(column.in_(candidates)))}
         return used

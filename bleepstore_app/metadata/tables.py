@@ -143,3 +143,27 @@ multipart_parts = Table(
     Index("ix_multipart_parts_data_location", "data_location"),
     sqlite_with_rowid=False,
 )
+
+# Blobs that a committed transaction unlinked (a replaced or deleted object, a
+# replaced or dropped part), recorded by that same transaction. A reader that took
+# the location before the unlink can still read the blob until ``not_before``
+# (microseconds); then the sweeper (jobs/) deletes it and its row. Crash-safe: the
+# record commits with the unlink, and deleting a blob twice is harmless.
+blob_garbage = Table(
+    "blob_garbage", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("location", String(256), nullable=False),
+    Column("not_before", BigInteger, nullable=False),
+    Index("ix_blob_garbage_not_before", "not_before"),
+)
+
+# Background work that a cluster runs once at a time: the holder renews its lease
+# before ``expires_at`` (microseconds); a lease past expiry is anyone's to take.
+# ``progress`` is the job's own resume point (JSON text), when it needs one.
+leases = Table(
+    "leases", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("progress", Text, nullable=True),
+)

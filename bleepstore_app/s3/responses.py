@@ -1,6 +1,7 @@
 """The one place that turns a handler's result or an S3Error into HTTP."""
 from __future__ import annotations
 
+import errno
 import logging
 from http import HTTPStatus
 from dataclasses import dataclass, field
@@ -51,8 +52,37 @@ def render(result: S3Result, method: str, request_id: str) -> Response:
         if stream is not None and hasattr(stream, "close"):
             stream.close()
         stream = None
+    elif stream is not None and result.length is not None:
+        stream = _exactly(stream, result.length, request_id)
     return _S3Response(stream if stream is not None else [], _status(result.status), headers,
                     direct_passthrough=True)
+
+
+def _exactly(stream: Iterable[bytes], length: int, request_id: str):
+    """``stream``, which must come to ``length`` bytes (the Content-Length sent).
+    If it breaks off or runs short (lost data, a backend failing mid-read), the
+    connection is cut: the client sees an incomplete response at once instead of
+    waiting for bytes that never come, and the next request cannot be misread."""
+    sent = 0
+    try:
+        for chunk in stream:
+            sent += len(chunk)
+            yield chunk
+    except Exception as exc:
+        log.error("response body of request %s failed after %d of %d bytes: %r", request_id, sent, length, exc)
+        raise _cut() from None
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    if sent != length:
+        log.error("response body of request %s ended after %d of %d bytes", request_id, sent, length)
+        raise _cut()
+
+
+def _cut() -> ConnectionResetError:
+    # The WSGI server treats a reset as the end of the connection, quietly.
+    return ConnectionResetError(errno.ECONNRESET, "response cut short")
 
 
 def render_error(err: errors.S3Error, method: str, resource: str, request_id: str) -> Response:

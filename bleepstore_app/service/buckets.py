@@ -58,11 +58,8 @@ def create_bucket(svc: Services, caller: Caller, name: str, location_constraint:
 def delete_bucket(svc: Services, caller: Caller, name: str) -> None:
     """DeleteBucket: only when empty; unfinished multipart uploads go with it."""
     require_owner(require_bucket(svc, name), caller)
-    deleted, part_locations = svc.meta.delete_bucket(name)
-    if not deleted:
+    if not svc.meta.delete_bucket(name):  # its uploads' parts go to the sweeper
         raise errors.BucketNotEmpty(BucketName=name)
-    for location in part_locations:
-        svc.storage.delete(location)
 
 
 def head_bucket(svc: Services, caller: Caller | None, name: str) -> BucketRecord:

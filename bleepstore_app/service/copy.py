@@ -25,83 +25,76 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
                 storage_class: str | None, source_conditions: Conditions,
                 acl: acls.AclRequest | None = None) -> ObjectRecord:
     """CopyObject. With ``replace_metadata`` the new object takes ``attrs`` (the
-    request's headers), else the source's; ``storage_class`` overrides either way."""
+    request's headers), else the source's; ``storage_class`` overrides either way.
+
+    The copy is of one committed version of the source (row, part map and bytes
+    from one snapshot); its blobs stay readable for the garbage grace period even
+    if the source is replaced meanwhile, so a missing blob means lost data."""
     owner, new_acl = prepare_write(svc, caller, bucket, key, storage_class, acl)
-    for _attempt in range(3):
-        source, inline = svc.meta.get_object_with_inline(src_bucket, src_key)
-        if source is None:
-            raise missing_object_error(svc, caller, src_bucket, src_key)
-        check_read_access(svc, caller, source)
-        check_read(source_conditions, source.etag, source.last_modified, copy_source=True)
-        if (src_bucket, src_key) == (bucket, key) and not replace_metadata and (
-                storage_class is None or storage_class == source.storage_class):
-            raise errors.InvalidRequest(
-                "This copy request is illegal because it is trying to copy an object to itself without "
-                "changing the object's metadata, storage class, website redirect location or encryption "
-                "attributes.")
-        parts = None
-        if source.data_inline:
-            if inline is None:
-                continue  # replaced between our reads; look again
-            location = uuid.uuid4().hex
-        else:
-            inline = None
-            try:
-                if source.data_location == MULTIPART_LOCATION:
-                    location, parts = MULTIPART_LOCATION, _copy_parts(svc, src_bucket, src_key, source)
-                    if parts is None:
-                        continue
-                else:
-                    location = svc.storage.copy(source.data_location).location
-                    if source.parts_count:  # a composed multipart object: keep its part map
-                        parts = _part_map(svc, src_bucket, src_key, source, location)
-                        if parts is None:
-                            delete_blobs(svc, [location])
-                            continue
-            except BlobNotFound:
-                continue
-        chosen = attrs if replace_metadata else ObjectAttributes(
-            content_type=source.content_type, content_headers=source.content_headers,
-            user_metadata=source.user_metadata, storage_class=source.storage_class)
-        record = ObjectRecord(
-            bucket=bucket, key=key, size=source.size, etag=source.etag, last_modified=now_us(),
-            owner_id=owner.owner_id, owner_display_name=owner.display_name, acl=new_acl.to_json() if new_acl else None,
-            data_location=location, data_inline=inline is not None,
-            storage_class=storage_class or chosen.storage_class, content_type=chosen.content_type,
-            content_headers=chosen.content_headers, user_metadata=chosen.user_metadata,
-            checksums=dict(source.checksums), parts_count=source.parts_count,
-        )
-        commit_object(svc, record, inline, parts=parts)
-        return record
-    log.error("CopyObject: the source %s/%s kept changing or lost its data", src_bucket, src_key)
-    raise errors.InternalError()
-
-
-def _copy_parts(svc: Services, bucket: str, key: str, source: ObjectRecord) -> list[dict] | None:
-    """A multipart source is copied part by part (server-side), keeping its shape:
-    the same part boundaries, ETag and partNumber reads. None if it changed meanwhile."""
-    parts = svc.meta.get_object_parts(bucket, key)
-    if len(parts) != source.parts_count:
-        return None
-    rows = []
+    version = svc.meta.read_object(src_bucket, src_key, part_map=True)
+    if version is None:
+        raise missing_object_error(svc, caller, src_bucket, src_key)
+    source, inline = version.record, version.inline
+    check_read_access(svc, caller, source)
+    check_read(source_conditions, source.etag, source.last_modified, copy_source=True)
+    if (src_bucket, src_key) == (bucket, key) and not replace_metadata and (
+            storage_class is None or storage_class == source.storage_class):
+        raise errors.InvalidRequest(
+            "This copy request is illegal because it is trying to copy an object to itself without "
+            "changing the object's metadata, storage class, website redirect location or encryption "
+            "attributes.")
     try:
-        for number, offset, size, etag, checksums, location in parts:
-            rows.append({"part_number": number, "offset": offset, "size": size, "etag": etag,
-                         "checksums": checksums, "data_location": svc.storage.copy(location).location})
-    except BlobNotFound:
+        location, parts = _copy_bytes(svc, source, inline, version.parts)
+    except BlobNotFound as missing:
+        log.error("CopyObject: the source %r/%r points at missing data %s (%s)", src_bucket, src_key,
+                  source.data_location, missing)
+        raise errors.InternalError() from None
+    chosen = attrs if replace_metadata else ObjectAttributes(
+        content_type=source.content_type, content_headers=source.content_headers,
+        user_metadata=source.user_metadata, storage_class=source.storage_class)
+    record = ObjectRecord(
+        bucket=bucket, key=key, size=source.size, etag=source.etag, last_modified=now_us(),
+        owner_id=owner.owner_id, owner_display_name=owner.display_name, acl=new_acl.to_json() if new_acl else None,
+        data_location=location, data_inline=inline is not None,
+        storage_class=storage_class or chosen.storage_class, content_type=chosen.content_type,
+        content_headers=chosen.content_headers, user_metadata=chosen.user_metadata,
+        checksums=dict(source.checksums), parts_count=source.parts_count,
+    )
+    commit_object(svc, record, inline, parts=parts)
+    return record
+
+
+def _copy_bytes(svc: Services, source: ObjectRecord, inline: bytes | None,
+                parts: list[tuple] | None) -> tuple[str, list[dict] | None]:
+    """The copy's data location and part rows, made inside the storage backend.
+    A multipart source is copied part by part, keeping its shape (the same part
+    boundaries, ETag and partNumber reads); a composed one (gateways) is one blob
+    whose part map is kept."""
+    if source.data_inline:
+        if inline is None:
+            raise BlobNotFound(source.data_location)
+        return uuid.uuid4().hex, None
+    if source.parts_count and (parts is None or len(parts) != source.parts_count):
+        raise BlobNotFound(f"{source.parts_count} parts, found {len(parts or ())}")
+    if source.data_location != MULTIPART_LOCATION:
+        location = svc.storage.copy(source.data_location).location
+        if not source.parts_count:
+            return location, None
+        return location, [_part_row(p, location) for p in parts]
+    rows: list[dict] = []
+    try:
+        for part in parts:
+            rows.append(_part_row(part, svc.storage.copy(part[5]).location))
+    except BaseException:
         delete_blobs(svc, [row["data_location"] for row in rows])
-        return None
-    return rows
+        raise
+    return MULTIPART_LOCATION, rows
 
 
-def _part_map(svc: Services, bucket: str, key: str, source: ObjectRecord, location: str) -> list[dict] | None:
-    """The part rows of a composed source (one blob), for its copy at ``location``;
-    None if the source was replaced meanwhile (its rows name another blob)."""
-    parts = svc.meta.get_object_parts(bucket, key)
-    if len(parts) != source.parts_count or any(row[5] != source.data_location for row in parts):
-        return None
-    return [{"part_number": number, "offset": offset, "size": size, "etag": etag, "checksums": checksums,
-             "data_location": location} for number, offset, size, etag, checksums, _ in parts]
+def _part_row(part: tuple, location: str) -> dict:
+    number, offset, size, etag, checksums, _ = part
+    return {"part_number": number, "offset": offset, "size": size, "etag": etag, "checksums": checksums,
+            "data_location": location}
 
 
 def delete_objects(svc: Services, caller: Caller | None, bucket: str,
@@ -119,5 +112,5 @@ def delete_objects(svc: Services, caller: Caller | None, bucket: str,
         valid.append(key)
         results.append((key, None))
     if valid:
-        delete_blobs(svc, svc.meta.delete_objects(bucket, valid))
+        svc.meta.delete_objects(bucket, valid)
     return results

@@ -8,7 +8,8 @@ backends first assemble the parts into one blob natively (``storage.compose``),
 and the object row then points at it (object_parts keeps the part offsets for
 partNumber reads). Either way ``kill -9`` at any moment leaves either the
 still-completable upload or the finished object; a composed blob that lost the
-race to commit is deleted, or swept as an orphan after a crash.
+race to commit is deleted, or swept as an orphan after a crash. Parts that a
+commit drops (replaced, left out, composed, aborted, reaped) go to the sweeper.
 """
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ def upload_part_copy(svc: Services, caller: Caller | None, upload: UploadRecord,
         try:
             stored = svc.storage.copy(source.data_location)
         except BlobNotFound:
-            pass  # replaced meanwhile: the reader opened before still has the bytes
+            pass  # lost? the reader opened before may still have the bytes: stream them
         else:
             return _record_part(svc, upload, PartRecord(part_number, stored.size, source.etag, now_us(),
                                                         {}, stored.location))
@@ -123,14 +124,13 @@ def upload_part_copy(svc: Services, caller: Caller | None, upload: UploadRecord,
 
 def _record_part(svc: Services, upload: UploadRecord, part: PartRecord) -> PartRecord:
     try:
-        replaced = svc.meta.put_part(upload.upload_id, upload.bucket, upload.key, part)
+        svc.meta.put_part(upload.upload_id, upload.bucket, upload.key, part)
     except NoUpload:  # aborted or completed while the part streamed in
         delete_blobs(svc, [part.data_location])
         raise _no_such_upload(upload.upload_id) from None
     except BaseException:
         delete_blobs(svc, [part.data_location])
         raise
-    delete_blobs(svc, [replaced] if replaced else [])
     return part
 
 
@@ -255,12 +255,11 @@ def _commit_completion(svc: Services, bucket: str, key: str, upload_id: str, req
         return record, rows, unused
 
     try:
-        upload, record, leftovers = svc.meta.complete_upload(upload_id, bucket, key, assemble)
+        upload, record = svc.meta.complete_upload(upload_id, bucket, key, assemble)
     except NoUpload:
         raise _no_such_upload(upload_id) from None
     except MissingBucket:
         raise errors.NoSuchBucket(BucketName=bucket) from None
-    delete_blobs(svc, leftovers)
     if record is None:  # completed before: the same answer again
         return Completed(bucket, key, upload.completed_etag, upload.checksum_algorithm,
                          upload.completed_checksum, upload.checksum_type), False
@@ -291,10 +290,9 @@ def abort_multipart_upload(svc: Services, caller: Caller | None, bucket: str, ke
     """AbortMultipartUpload: the upload and every part blob go."""
     require_bucket_permission(require_bucket(svc, bucket), caller, acls.WRITE)
     try:
-        locations = svc.meta.abort_upload(upload_id, bucket, key)
+        svc.meta.abort_upload(upload_id, bucket, key)
     except NoUpload:
         raise _no_such_upload(upload_id) from None
-    delete_blobs(svc, locations)
 
 
 def list_parts(svc: Services, caller: Caller | None, bucket: str, key: str, upload_id: str,
@@ -366,13 +364,12 @@ def list_multipart_uploads(svc: Services, caller: Caller | None, bucket: str, pr
 
 
 def reap_expired_uploads(svc: Services, lifetime_seconds: float) -> int:
-    """Delete uploads older than the lifetime (open or already completed) and
-    their part blobs; returns how many uploads were removed."""
+    """Delete uploads older than the lifetime (open or already completed); their
+    part blobs go to the sweeper. Returns how many uploads were removed."""
     cutoff = int((time.time() - lifetime_seconds) * 1_000_000)
     total = 0
     while True:
-        count, locations = svc.meta.reap_uploads(cutoff)
-        delete_blobs(svc, locations)
+        count = svc.meta.reap_uploads(cutoff)
         total += count
         if count == 0:
             return total

@@ -1,9 +1,14 @@
 """Object operations: PutObject, GetObject, HeadObject, DeleteObject.
 
 Crash-only order for a write: bytes durable in storage (or inline in the row) ->
-metadata committed -> client answered -> the replaced version's bytes deleted.
-A delete drops the row first and the bytes after. A blob that no row points at is
-an orphan, and recovery removes it.
+metadata committed -> client answered. The replaced version's blobs are recorded
+for the sweeper by that same commit and deleted after a grace period, so readers
+that already chose the old version finish reading it. A delete drops the row
+the same way. A blob that no row (and no garbage record) points at is an orphan,
+and recovery removes it.
+
+A reader serves one committed version: the row, its inline bytes or part map,
+and the bytes they name, all from one snapshot (``MetadataStore.read_object``).
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from .. import errors
 from ..metadata.records import ObjectRecord, now_us
 from ..metadata.records import ConditionFailed, MissingBucket
 from ..metadata.tables import MULTIPART_LOCATION
+from ..metadata.store import ObjectVersion
 from ..storage.base import BlobNotFound, BlobReader
 from . import Caller, Services
 from . import acl as acls
@@ -57,8 +63,9 @@ class InlineBlob(BlobReader):
 class PartsBlob(BlobReader):
     """The bytes of a multipart object: its part blobs back to back.
 
-    The first parts are opened at once (so a concurrent overwrite cannot pull them
-    away); parts beyond EAGER_PARTS are opened as the stream reaches them.
+    The first parts are opened at once; parts beyond EAGER_PARTS are opened as
+    the stream reaches them (a replaced object's parts stay until the sweeper's
+    grace period has passed, ``storage.garbage_grace_seconds``).
     """
 
     EAGER_PARTS = 64
@@ -151,10 +158,10 @@ def prepare_write(svc: Services, caller: Caller | None, bucket: str, key: str, s
 
 def commit_object(svc: Services, record: ObjectRecord, inline: bytes | None, *,
                   if_none_match: bool = False, if_match: str | None = None, parts: list[dict] | None = None) -> None:
-    """Point the key at new bytes; delete the replaced bytes after the commit."""
+    """Point the key at new bytes (the replaced ones go to the sweeper); a write
+    that does not commit deletes its own new blobs at once (nobody saw them)."""
     try:
-        replaced = svc.meta.put_object(record, inline, if_none_match=if_none_match, if_match=if_match,
-                                       parts=parts)
+        svc.meta.put_object(record, inline, if_none_match=if_none_match, if_match=if_match, parts=parts)
     except MissingBucket:
         _discard(svc, record, parts)
         raise errors.NoSuchBucket(BucketName=record.bucket) from None
@@ -166,7 +173,6 @@ def commit_object(svc: Services, record: ObjectRecord, inline: bytes | None, *,
     except BaseException:
         _discard(svc, record, parts)
         raise
-    delete_blobs(svc, replaced)
 
 
 def _discard(svc: Services, record: ObjectRecord, parts: list[dict] | None = None) -> None:
@@ -177,7 +183,8 @@ def _discard(svc: Services, record: ObjectRecord, parts: list[dict] | None = Non
 
 
 def delete_blobs(svc: Services, locations: list[str]) -> None:
-    """Delete blobs no row points at any more (after the commit that dropped them)."""
+    """Delete blobs that no committed row ever pointed at (a write that failed or
+    lost its race); committed unlinks go through the sweeper instead."""
     for location in locations:
         try:
             svc.storage.delete(location)
@@ -186,69 +193,52 @@ def delete_blobs(svc: Services, locations: list[str]) -> None:
 
 
 def head_object(svc: Services, caller: Caller | None, bucket: str, key: str,
-                conditions: Conditions | None = None) -> ObjectRecord:
-    """HeadObject (metadata only). Raises NotModified / PreconditionFailed."""
-    record = svc.meta.get_object(bucket, key)
-    if record is None:
-        raise missing_object_error(svc, caller, bucket, key)
-    check_read_access(svc, caller, record)
-    if conditions:
-        check_read(conditions, record.etag, record.last_modified)
-    return record
+                conditions: Conditions | None = None, part_map: bool = False) -> ObjectVersion:
+    """HeadObject (metadata only; the part map too with ``part_map``, for
+    partNumber). Raises NotModified / PreconditionFailed."""
+    version = _readable_version(svc, caller, bucket, key, conditions, part_map)
+    return version._replace(inline=None)
 
 
 def get_object(svc: Services, caller: Caller | None, bucket: str, key: str,
-               conditions: Conditions | None = None) -> ObjectRead:
-    """GetObject: the record and its opened bytes (opened now, so a concurrent
-    overwrite or delete cannot pull them away mid-response)."""
-    for _attempt in range(3):
-        record, inline = svc.meta.get_object_with_inline(bucket, key)
-        if record is None:
-            raise missing_object_error(svc, caller, bucket, key)
-        check_read_access(svc, caller, record)
-        if conditions:
-            check_read(conditions, record.etag, record.last_modified)
+               conditions: Conditions | None = None, part_map: bool = False) -> ObjectRead:
+    """GetObject: one committed version and its opened bytes. The blobs it names
+    stay readable for the garbage grace period even if the key is overwritten or
+    deleted meanwhile, so a missing blob here means lost data."""
+    record, inline, parts = _readable_version(svc, caller, bucket, key, conditions, part_map)
+    try:
         if record.data_inline:
-            if inline is not None:
-                return ObjectRead(record, InlineBlob(inline))
-        elif record.data_location == MULTIPART_LOCATION:
-            parts = svc.meta.get_object_parts(bucket, key)
-            if len(parts) == record.parts_count:
-                try:
-                    return ObjectRead(record, PartsBlob(svc.storage, parts), parts)
-                except BlobNotFound:
-                    pass
-            continue  # replaced meanwhile: read again
-        else:
-            # A composed multipart object (gateway backends) is one blob, and part
-            # rows naming it that map partNumber to its offsets.
-            parts = object_parts(svc, record)
-            if parts is not None and any(row[5] != record.data_location for row in parts):
-                continue  # replaced meanwhile: read again
-            try:
-                return ObjectRead(record, svc.storage.open(record.data_location), parts)
-            except BlobNotFound:
-                pass
-        # Bytes gone: either replaced by a concurrent write (read again), or lost.
-        current = svc.meta.get_object(bucket, key)
-        if current is None or current.data_location != record.data_location:
-            continue
-        log.error("object %s/%s points at missing data %s", bucket, key, record.data_location)
-        raise errors.InternalError()
-    raise errors.InternalError()
+            if inline is None:
+                raise BlobNotFound(record.data_location)
+            return ObjectRead(record, InlineBlob(inline), parts)
+        if record.data_location == MULTIPART_LOCATION:
+            if not parts or len(parts) != record.parts_count:
+                raise BlobNotFound(f"{record.parts_count} parts, found {len(parts or ())}")
+            return ObjectRead(record, PartsBlob(svc.storage, parts), parts)
+        # A composed multipart object (gateway backends) is one blob, with part
+        # rows naming it that map partNumber to its offsets.
+        return ObjectRead(record, svc.storage.open(record.data_location), parts)
+    except BlobNotFound as missing:
+        log.error("object %r/%r points at missing data %s (%s)", bucket, key, record.data_location, missing)
+        raise errors.InternalError() from None
 
 
-def object_parts(svc: Services, record: ObjectRecord) -> list[tuple] | None:
-    """The parts of a multipart object (for partNumber reads); None for others."""
-    return svc.meta.get_object_parts(record.bucket, record.key) if record.parts_count else None
+def _readable_version(svc: Services, caller: Caller | None, bucket: str, key: str,
+                      conditions: Conditions | None, part_map: bool) -> ObjectVersion:
+    version = svc.meta.read_object(bucket, key, part_map)
+    if version is None:
+        raise missing_object_error(svc, caller, bucket, key)
+    check_read_access(svc, caller, version.record)
+    if conditions:
+        check_read(conditions, version.record.etag, version.record.last_modified)
+    return version
 
 
 def delete_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> None:
     """DeleteObject: 204 whether or not the key existed."""
     check_key(key)
     require_bucket_permission(require_bucket(svc, bucket), caller, acls.WRITE)
-    _existed, locations = svc.meta.delete_object(bucket, key)
-    delete_blobs(svc, locations)
+    svc.meta.delete_object(bucket, key)
 
 
 def check_read_access(svc: Services, caller: Caller | None, record: ObjectRecord) -> None:

@@ -39,6 +39,10 @@ def mbucket(s3, bucket):
 
 
 def _blobs(server) -> set[str]:
+    """Every finished blob of the server's storage (local disk or gateway bucket)
+    that outlives a pass of the sweeper: replaced and deleted data is deleted by
+    the sweeper, not by the write that unlinked it."""
+    server.sweep()
     return server.blobs()
 
 

@@ -20,7 +20,10 @@ INLINE_MAX = 16 * 1024  # storage.inline_max_size default: objects up to this si
 
 
 def blob_files(server) -> set[str]:
-    """Every finished blob of the server's storage (local disk or gateway bucket)."""
+    """Every finished blob of the server's storage (local disk or gateway bucket)
+    that outlives a pass of the sweeper: replaced and deleted data is deleted by
+    the sweeper, not by the write that unlinked it."""
+    server.sweep()
     return server.blobs()
 
 

@@ -250,9 +250,8 @@ def _slow_body(total: int, half_sent: threading.Event, hold: threading.Event):
 
 @each_gateway
 def test_kill_9_mid_upload_leaves_no_object_and_no_unreferenced_blob(gateway, tmp_path, emulator, capsys):
-    """The orphan sweep only removes blobs older than recovery.ORPHAN_MIN_AGE_SECONDS
-    (300 s) and no setting or environment variable lowers it (gunicorn_conf calls
-    recover() with the default), so a young orphan would survive this restart: what
+    """The orphan sweep only removes blobs older than storage.orphan_min_age_seconds
+    (300 s; this server keeps the default), so a young orphan would survive this restart: what
     we check is that the crash leaves no committed blob at all, only what metadata
     references. Unfinished uploads (S3 multipart uploads, Azure uncommitted blocks,
     GCS resumable sessions) are invisible to reads and listings. On moto they are

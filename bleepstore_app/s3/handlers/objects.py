@@ -29,7 +29,8 @@ def put_object(svc, req) -> S3Result:
 def get_object(svc, req) -> S3Result:
     overrides = h.response_overrides(req.query, anonymous=req.caller is None)
     try:
-        read = objects.get_object(svc, req.caller, req.bucket, req.key, h.conditions(req.headers))
+        read = objects.get_object(svc, req.caller, req.bucket, req.key, h.conditions(req.headers),
+                                  part_map="partNumber" in req.query)
     except NotModified as nm:
         return _not_modified(nm)
     record, blob = read.record, read.blob
@@ -48,10 +49,10 @@ def get_object(svc, req) -> S3Result:
 @handles("HeadObject")
 def head_object(svc, req) -> S3Result:
     try:
-        record = objects.head_object(svc, req.caller, req.bucket, req.key, h.conditions(req.headers))
+        record, _, parts = objects.head_object(svc, req.caller, req.bucket, req.key, h.conditions(req.headers),
+                                               part_map="partNumber" in req.query)
     except NotModified as nm:
         return _not_modified(nm)
-    parts = objects.object_parts(svc, record) if "partNumber" in req.query else None
     span, out = _span_and_headers(req, record, parts)
     out.update(h.response_overrides(req.query, anonymous=req.caller is None))
     if span is None:

@@ -1,0 +1,45 @@
+"""Timers that offer each job to the cluster from every gevent worker."""
+from __future__ import annotations
+
+import logging
+import random
+
+from ..cooperative import gevent_active
+from ..service.multipart import reap_expired_uploads
+from .lease import holder_id, run_leased
+from .sweeper import sweep_garbage
+
+log = logging.getLogger("bleepstore.jobs")
+
+REAPER_LEASE = "multipart-reaper"
+
+
+def start_background_jobs(services) -> None:
+    """In a gevent worker: the sweeper and the multipart reaper, each on its
+    interval (0 turns it off; both also run at start-up, in recovery)."""
+    if not gevent_active():
+        return
+    settings = services.settings
+    holder = holder_id()
+    _every(settings.sweep_interval_seconds, "sweeping unlinked blobs",
+           lambda: sweep_garbage(services.meta, services.storage, holder))
+    _every(settings.reap_interval_seconds, "reaping expired multipart uploads",
+           lambda: run_leased(services.meta, REAPER_LEASE,
+                              lambda _lease: reap_expired_uploads(services, settings.upload_lifetime_seconds),
+                              holder))
+
+
+def _every(interval: float, what: str, job) -> None:
+    if interval <= 0:
+        return
+    import gevent
+
+    def loop() -> None:
+        while True:
+            # Jittered, so the workers of a cluster do not all ask for the lease at once.
+            gevent.sleep(interval * random.uniform(0.8, 1.2))
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - logged; the next round tries again
+                log.exception("%s failed", what)
+    gevent.spawn(loop)
