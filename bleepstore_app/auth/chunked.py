@@ -114,7 +114,9 @@ class AwsChunkedReader:
                 if name == "x-amz-trailer-signature":
                     trailer_sig = value
                     continue
-                if self._trailer_names and name not in self._trailer_names:
+                # Only trailers named in the (signed) x-amz-trailer header: with none
+                # declared, none may come.
+                if name not in self._trailer_names:
                     raise errors.InvalidRequest(f"The trailer {name} was not declared in x-amz-trailer.")
                 self.trailers[name] = value
                 canonical.append(f"{name}:{value}\n")

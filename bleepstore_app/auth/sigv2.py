@@ -47,6 +47,8 @@ def canonical_resource(path: str, raw_query: str) -> str:
     pairs = []
     for part in raw_query.split("&"):
         name, eq, value = part.partition("=")
+        # Decoded as the router decodes it: "%75ploadId" must not pass as unsigned.
+        name = unquote(name)
         if name in SIGNED_SUBRESOURCES:
             pairs.append((name, f"{name}={unquote(value)}" if eq else name))
     if pairs:
@@ -131,11 +133,12 @@ def verify_presigned(method: str, raw_path: str, raw_query: str, query: Mapping[
     secret = lookup_secret(access_key)
     if secret is None:
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=access_key)
-    # The signed x-amz-* "headers" of a presigned URL travel as query parameters.
-    signed_headers = _lower(headers)
-    for name, value in query.items():
-        if name.lower().startswith("x-amz-") or name.lower() in ("content-md5", "content-type"):
-            signed_headers[name.lower()] = value
+    # Presigners move x-amz-*, Content-MD5 and Content-Type into the query. A header
+    # sent under the same name is what the request acts on, so its value is the one
+    # that must have been signed; the query value stands in only when it is absent.
+    signed_headers = {name.lower(): value for name, value in query.items()
+                      if name.lower().startswith("x-amz-") or name.lower() in ("content-md5", "content-type")}
+    signed_headers.update(_lower(headers))
     texts = [string_to_sign(method, signed_headers, expires, resource)
              for resource in canonical_resources(raw_path, raw_query, vhost_bucket)]
     _check(secret, texts, signature, access_key)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 from urllib.parse import quote, unquote
 
 from .. import errors
@@ -29,6 +29,13 @@ STREAMING_MODES = (
     "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
     "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
 )
+
+HEADERS_NOT_SIGNED = "There were headers present in the request which were not signed"
+# Bound by the signature without being listed: the payload hash is the canonical
+# request's last line; with header authentication the date is the string to sign's
+# second line (with a presigned URL, X-Amz-Date in the query is, and the header is not).
+HEADER_AUTH_IMPLIED = frozenset({"x-amz-content-sha256", "x-amz-date"})
+PRESIGNED_IMPLIED = frozenset({"x-amz-content-sha256"})
 
 _AUTH_FIELD = re.compile(r"\s*(Credential|SignedHeaders|Signature)\s*=\s*([^,\s]*)\s*")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -46,6 +53,9 @@ class SignedRequest:
     # UNSIGNED-PAYLOAD, or one of STREAMING_MODES.
     payload_hash: str
     presigned: bool
+    # Lower-case header names the signature covers; None: every x-amz-* header
+    # present is in the string to sign (SigV2).
+    covered_headers: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +203,7 @@ def verify_header_auth(method: str, raw_path: str, raw_query: str, headers: Mapp
     payload_hash = headers.get("x-amz-content-sha256")
     if payload_hash is None:
         raise errors.InvalidRequest("Missing required header for this request: x-amz-content-sha256")
-    if payload_hash not in (UNSIGNED_PAYLOAD, *STREAMING_MODES) and not _HEX64.fullmatch(payload_hash):
-        raise errors.InvalidArgument("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-*, "
-                                     "or a valid sha256 value.", ArgumentName="x-amz-content-sha256",
-                                     ArgumentValue=payload_hash)
+    _check_payload_hash(payload_hash)
     secret = lookup_secret(parsed.access_key)
     if secret is None:
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=parsed.access_key)
@@ -204,7 +211,8 @@ def verify_header_auth(method: str, raw_path: str, raw_query: str, headers: Mapp
     key = signing_key(secret, parsed.date, parsed.region, parsed.service)
     query = canonical_query(raw_query)
     _match(method, raw_path, query, headers, parsed, payload_hash, amz_date, scope, key)
-    return SignedRequest(parsed.access_key, key, scope, amz_date, parsed.signature, payload_hash, False)
+    return SignedRequest(parsed.access_key, key, scope, amz_date, parsed.signature, payload_hash, False,
+                         _covered(parsed.signed_headers, HEADER_AUTH_IMPLIED))
 
 
 def verify_presigned(method: str, raw_path: str, raw_query: str, query: Mapping[str, str],
@@ -245,11 +253,41 @@ def verify_presigned(method: str, raw_path: str, raw_query: str, query: Mapping[
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=access_key)
     scope = f"{date}/{req_region}/{service}/aws4_request"
     key = signing_key(secret, date, req_region, service)
-    payload_hash = query.get("X-Amz-Content-Sha256") or UNSIGNED_PAYLOAD
+    # botocore and aws-sdk-go put an x-amz-content-sha256 header, when the URL's user must
+    # send one, into the payload line of a presigned request too; some presigners use
+    # the query parameter instead.
+    payload_hash = headers.get("x-amz-content-sha256")
+    if payload_hash is not None:
+        _check_payload_hash(payload_hash)
+    else:
+        payload_hash = query.get("X-Amz-Content-Sha256") or UNSIGNED_PAYLOAD
     parsed = _Parsed(access_key, date, req_region, service, signed, query["X-Amz-Signature"])
     _match(method, raw_path, canonical_query(raw_query, exclude="X-Amz-Signature"), headers, parsed,
            payload_hash, amz_date, scope, key)
-    return SignedRequest(access_key, key, scope, amz_date, parsed.signature, payload_hash, True)
+    return SignedRequest(access_key, key, scope, amz_date, parsed.signature, payload_hash, True,
+                         _covered(signed, PRESIGNED_IMPLIED))
+
+
+def require_signed_headers(header_names: Iterable[str], covered: frozenset[str]) -> None:
+    """Refuse any x-amz-* header the signature does not cover, as AWS does: a header
+    added to a signed request (x-amz-acl, x-amz-copy-source...) must not change what
+    the request means. ``covered`` comes from SignedRequest.covered_headers."""
+    present = [name.lower() for name in header_names if name[:6].lower() == "x-amz-"]
+    unsigned = set(present) - covered
+    if unsigned:
+        names = ", ".join(dict.fromkeys(name for name in present if name in unsigned))
+        raise errors.AccessDenied(HEADERS_NOT_SIGNED, HeadersNotSigned=names)
+
+
+def _covered(signed_headers: tuple[str, ...], implied: frozenset[str]) -> frozenset[str]:
+    return implied.union(name.lower() for name in signed_headers)
+
+
+def _check_payload_hash(value: str) -> None:
+    if value not in (UNSIGNED_PAYLOAD, *STREAMING_MODES) and not _HEX64.fullmatch(value):
+        raise errors.InvalidArgument("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-*, "
+                                     "or a valid sha256 value.", ArgumentName="x-amz-content-sha256",
+                                     ArgumentValue=value)
 
 
 def _match(method, raw_path, query, headers, parsed: _Parsed, payload_hash, amz_date, scope, key) -> None:
