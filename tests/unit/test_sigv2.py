@@ -102,3 +102,66 @@ def test_verify_header_auth_keeps_commas_inside_amz_header_values():
     path, query, signed = _signed("PUT", "http://h/bucket/key",
                                   {"x-amz-date": formatdate(usegmt=True), "x-amz-meta-note": "a, b ,c"})
     sigv2.verify_header_auth("PUT", path, query, signed, lookup, datetime.now(timezone.utc), None)
+
+
+# --- what the string to sign must cover ----------------------------------------------------------
+
+def test_verify_header_auth_added_amz_header_is_signature_does_not_match():
+    path, query, signed = _signed("PUT", "http://h/bucket/key")
+    signed.set("x-amz-acl", "public-read")
+    with pytest.raises(errors.SignatureDoesNotMatch):
+        sigv2.verify_header_auth("PUT", path, query, signed, lookup, datetime.now(timezone.utc), None)
+
+
+@pytest.mark.parametrize("raw_query, expected", [
+    ("uploadId=u1&partNumber=2", "/b/k?partNumber=2&uploadId=u1"),
+    ("%75ploadId=u1&%70artNumber=2", "/b/k?partNumber=2&uploadId=u1"),
+    ("%61cl", "/b/k?acl"),
+    ("prefix=a&%76ersionId=v%3D", "/b/k?versionId=v="),
+    ("x-id=PutObject&list-type=2", "/b/k"),
+])
+def test_canonical_resource_matches_subresources_decoded(raw_query, expected):
+    """The router decodes parameter names; the string to sign must see the same names."""
+    assert sigv2.canonical_resource("/b/k", raw_query) == expected
+
+
+def test_verify_presigned_encoded_subresource_added_is_signature_does_not_match():
+    path, raw_query, query = _presigned("http://h/bucket/key")
+    raw_query += "&%75ploadId=u1&%70artNumber=1"
+    query = dict(parse_qsl(raw_query))
+    with pytest.raises(errors.SignatureDoesNotMatch):
+        sigv2.verify_presigned("GET", path, raw_query, query, Headers(), lookup, datetime.now(timezone.utc), None)
+
+
+def _presigned_with(url, headers):
+    request = AWSRequest(method="PUT", url=url, headers=headers)
+    HmacV1QueryAuth(CREDS, expires=3600).add_auth(request)
+    parts = urlsplit(request.url)
+    return parts.path, parts.query, dict(parse_qsl(parts.query))
+
+
+def test_verify_presigned_hoisted_values_and_matching_headers_accepted():
+    path, raw_query, query = _presigned_with("http://h/bucket/key", {"x-amz-acl": "private",
+                                                                     "Content-Type": "text/plain"})
+    assert query["x-amz-acl"] == "private" and query["content-type"] == "text/plain"
+    now = datetime.now(timezone.utc)
+    sigv2.verify_presigned("PUT", path, raw_query, query, Headers(), lookup, now, None)
+    same = Headers([("x-amz-acl", "private"), ("Content-Type", "text/plain")])
+    sigv2.verify_presigned("PUT", path, raw_query, query, same, lookup, now, None)
+
+
+@pytest.mark.parametrize("name, value", [("x-amz-acl", "public-read"), ("Content-Type", "text/html"),
+                                         ("x-amz-meta-a", "1")])
+def test_verify_presigned_header_differing_from_signed_value_is_signature_does_not_match(name, value):
+    """The header is what the request acts on, so it, not the hoisted query value, is signed."""
+    path, raw_query, query = _presigned_with("http://h/bucket/key", {"x-amz-acl": "private",
+                                                                     "Content-Type": "text/plain"})
+    with pytest.raises(errors.SignatureDoesNotMatch):
+        sigv2.verify_presigned("PUT", path, raw_query, query, Headers([(name, value)]), lookup,
+                               datetime.now(timezone.utc), None)
+
+
+def test_signed_requests_leave_no_header_uncovered():
+    path, query, signed = _signed("GET", "http://h/bucket/key")
+    result = sigv2.verify_header_auth("GET", path, query, signed, lookup, datetime.now(timezone.utc), None)
+    assert result.covered_headers is None  # every x-amz-* header present is in the string to sign

@@ -898,3 +898,89 @@ def test_parse_amz_date_valid():
 def test_parse_amz_date_invalid(value):
     with pytest.raises(errors.AccessDenied):
         sigv4.parse_amz_date(value)
+
+
+# --- headers the signature does not cover --------------------------------------------------
+
+def covered_of(result) -> frozenset[str]:
+    assert result.covered_headers is not None
+    return result.covered_headers
+
+
+def test_require_signed_headers_refuses_unsigned_amz_headers_in_request_order():
+    covered = frozenset({"host", "x-amz-date", "x-amz-content-sha256"})
+    with pytest.raises(errors.AccessDenied) as exc:
+        sigv4.require_signed_headers(["Host", "X-Amz-Copy-Source", "x-amz-date", "X-AMZ-ACL", "x-amz-copy-source"],
+                                     covered)
+    assert exc.value.status == 403
+    assert exc.value.message == "There were headers present in the request which were not signed"
+    assert exc.value.fields == {"HeadersNotSigned": "x-amz-copy-source, x-amz-acl"}
+
+
+@pytest.mark.parametrize("names", [
+    [], ["Host", "User-Agent", "Content-Type", "Content-MD5", "Range"], ["x-amzn-trace-id", "amz-sdk-request"],
+    ["X-Amz-Date", "x-amz-content-sha256", "x-amz-meta-a"],
+])
+def test_require_signed_headers_passes_covered_and_non_amz_headers(names):
+    sigv4.require_signed_headers(names, frozenset({"host", "x-amz-date", "x-amz-content-sha256", "x-amz-meta-a"}))
+
+
+def test_verify_header_auth_covers_signed_headers_date_and_payload_hash(fixed_clock):
+    result = verify(*boto_sign("http://localhost:9010/b/k", "PUT", {"x-amz-acl": "private", "X-Amz-Meta-A": "1"}))
+    covered = covered_of(result)
+    assert {"host", "x-amz-acl", "x-amz-meta-a", "x-amz-date", "x-amz-content-sha256"} <= covered
+    with pytest.raises(errors.AccessDenied) as exc:
+        sigv4.require_signed_headers(["x-amz-acl", "x-amz-copy-source"], covered)
+    assert exc.value.fields["HeadersNotSigned"] == "x-amz-copy-source"
+
+
+def test_verify_header_auth_date_and_payload_hash_covered_even_when_unlisted(fixed_clock):
+    headers = Headers([("Host", "localhost"), ("x-amz-date", "20240301T120000Z"), ("x-amz-content-sha256", EMPTY)])
+    scope = "20240301/us-east-1/s3/aws4_request"
+    creq = sigv4.canonical_request("GET", "/b/k", "", headers, ("host",), EMPTY)
+    sig = sigv4.sign(sigv4.signing_key(BOTO_SK, "20240301", "us-east-1", "s3"),
+                     sigv4.string_to_sign("20240301T120000Z", scope, creq))
+    headers.set("Authorization", f"AWS4-HMAC-SHA256 Credential={BOTO_AK}/{scope}, SignedHeaders=host, Signature={sig}")
+    covered = covered_of(verify("GET", "/b/k", "", headers))
+    sigv4.require_signed_headers(["x-amz-date", "x-amz-content-sha256"], covered)
+    # ... because both values are in what was signed: changing either breaks the signature.
+    for name, value in (("x-amz-content-sha256", sigv4.UNSIGNED_PAYLOAD), ("x-amz-date", "20240301T120001Z")):
+        changed = Headers(headers)
+        changed.set(name, value)
+        with pytest.raises(errors.SignatureDoesNotMatch):
+            verify("GET", "/b/k", "", changed)
+
+
+def test_verify_presigned_covers_only_signed_headers_and_payload_hash(fixed_clock):
+    covered = covered_of(verify_q(*boto_presign("http://localhost:9010/b/k", "PUT")))
+    assert covered == {"host", "x-amz-content-sha256"}
+    with pytest.raises(errors.AccessDenied) as exc:
+        sigv4.require_signed_headers(["x-amz-acl", "x-amz-copy-source", "x-amz-date"], covered)
+    assert exc.value.fields["HeadersNotSigned"] == "x-amz-acl, x-amz-copy-source, x-amz-date"
+
+
+def test_verify_presigned_signed_amz_header_covered(fixed_clock):
+    method, path, query, headers = boto_presign("http://localhost:9010/b/k", "PUT", {"x-amz-acl": "public-read"})
+    assert "x-amz-acl" in unquote(query)
+    sigv4.require_signed_headers(["x-amz-acl"], covered_of(verify_q(method, path, query, headers)))
+
+
+def test_verify_presigned_content_sha256_header_is_the_payload_hash(fixed_clock):
+    # botocore (like aws-sdk-go) puts an x-amz-content-sha256 header into the payload line.
+    digest = hashlib.sha256(b"x").hexdigest()
+    method, path, query, headers = boto_presign("http://localhost:9010/b/k", "PUT", {"x-amz-content-sha256": digest})
+    assert verify_q(method, path, query, headers).payload_hash == digest
+    # A digest sent to a URL signed for UNSIGNED-PAYLOAD is a payload line nobody signed.
+    method, path, query, headers = boto_presign("http://localhost:9010/b/k", "PUT")
+    headers.set("x-amz-content-sha256", digest)
+    with pytest.raises(errors.SignatureDoesNotMatch):
+        verify_q(method, path, query, headers)
+    headers.set("x-amz-content-sha256", sigv4.UNSIGNED_PAYLOAD)
+    assert verify_q(method, path, query, headers).payload_hash == sigv4.UNSIGNED_PAYLOAD
+
+
+def test_verify_presigned_invalid_content_sha256_header(fixed_clock):
+    method, path, query, headers = boto_presign("http://localhost:9010/b/k", "PUT")
+    headers.set("x-amz-content-sha256", "not-a-hash")
+    with pytest.raises(errors.InvalidArgument):
+        verify_q(method, path, query, headers)
