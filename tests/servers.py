@@ -125,26 +125,6 @@ class Server:
         finally:
             engine.dispose()
 
-    def metadata_blobs(self) -> dict[str, set[str]]:
-        """The blob locations the server's metadata points at, per table, read
-        straight from its database (SQLite file or PostgreSQL): ``objects`` (rows
-        that are neither inline nor made of part rows), ``object_parts`` (completed
-        multipart objects) and ``multipart_parts`` (parts of uploads not completed)."""
-        import sqlalchemy as sa
-        from bleepstore_app.config import load_settings
-        url = load_settings(self.env["BLEEPSTORE_CONFIG"], environ=self.env).database_url
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-        queries = {
-            "objects": "SELECT data_location FROM objects WHERE NOT data_inline AND data_location <> 'multipart'",
-            "object_parts": "SELECT data_location FROM object_parts",
-            "multipart_parts": "SELECT data_location FROM multipart_parts",
-        }
-        try:
-            with engine.connect() as conn:
-                return {table: {row[0] for row in conn.execute(sa.text(sql))} for table, sql in queries.items()}
-        finally:
-            engine.dispose()
-
     @contextlib.contextmanager
     def _storage(self):
         """The server's StorageBackend, built from its config in this process."""
