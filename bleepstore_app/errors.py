@@ -65,6 +65,18 @@ SignatureDoesNotMatch = _error("SignatureDoesNotMatch", 403, "The request signat
 NoSuchBucket = _error("NoSuchBucket", 404, "The specified bucket does not exist")
 NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
 NoSuchUpload = _error("NoSuchUpload", 404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
+NoSuchVersion = _error("NoSuchVersion", 404, "The specified version does not exist.")
+# A bucket configuration that was never set (the Get* of each; see s3/handlers/bucket_config.py).
+NoSuchBucketPolicy = _error("NoSuchBucketPolicy", 404, "The bucket policy does not exist")
+NoSuchCORSConfiguration = _error("NoSuchCORSConfiguration", 404, "The CORS configuration does not exist")
+NoSuchLifecycleConfiguration = _error("NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist")
+NoSuchPublicAccessBlockConfiguration = _error("NoSuchPublicAccessBlockConfiguration", 404, "The public access block configuration was not found")
+NoSuchTagSet = _error("NoSuchTagSet", 404, "The TagSet does not exist")
+NoSuchWebsiteConfiguration = _error("NoSuchWebsiteConfiguration", 404, "The specified bucket does not have a website configuration")
+ObjectLockConfigurationNotFoundError = _error("ObjectLockConfigurationNotFoundError", 404, "Object Lock configuration does not exist for this bucket")
+OwnershipControlsNotFoundError = _error("OwnershipControlsNotFoundError", 404, "The bucket ownership controls were not found")
+ReplicationConfigurationNotFoundError = _error("ReplicationConfigurationNotFoundError", 404, "The replication configuration was not found")
+ServerSideEncryptionConfigurationNotFoundError = _error("ServerSideEncryptionConfigurationNotFoundError", 404, "The server side encryption configuration was not found")
 
 # 405, 409, 411, 412, 416
 MethodNotAllowed = _error("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")

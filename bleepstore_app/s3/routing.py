@@ -54,6 +54,25 @@ ROUTES: tuple[Route, ...] = (
     _r("CompleteMultipartUpload", "POST", "object", "uploadId"),
     _r("AbortMultipartUpload", "DELETE", "object", "uploadId"),
     _r("ListParts", "GET", "object", "uploadId"),
+    # Reads of configurations BleepStore never holds (their Put/Delete stay unrouted,
+    # so NotImplemented): the empty answer or the "not found" error S3 defines.
+    _r("GetBucketVersioning", "GET", "bucket", "versioning"),
+    _r("GetBucketCors", "GET", "bucket", "cors"),
+    _r("GetBucketTagging", "GET", "bucket", "tagging"),
+    _r("GetObjectTagging", "GET", "object", "tagging"),
+    _r("GetBucketPolicy", "GET", "bucket", "policy"),
+    _r("GetBucketPolicyStatus", "GET", "bucket", "policyStatus"),
+    _r("GetBucketLifecycleConfiguration", "GET", "bucket", "lifecycle"),
+    _r("GetBucketEncryption", "GET", "bucket", "encryption"),
+    _r("GetBucketWebsite", "GET", "bucket", "website"),
+    _r("GetObjectLockConfiguration", "GET", "bucket", "object-lock"),
+    _r("GetBucketReplication", "GET", "bucket", "replication"),
+    _r("GetPublicAccessBlock", "GET", "bucket", "publicAccessBlock"),
+    _r("GetBucketOwnershipControls", "GET", "bucket", "ownershipControls"),
+    _r("GetBucketLogging", "GET", "bucket", "logging"),
+    _r("GetBucketNotificationConfiguration", "GET", "bucket", "notification"),
+    _r("GetBucketRequestPayment", "GET", "bucket", "requestPayment"),
+    _r("GetBucketAccelerateConfiguration", "GET", "bucket", "accelerate"),
 )
 
 # Every query parameter that names a subresource in S3's API. Any of these that

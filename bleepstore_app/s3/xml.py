@@ -59,6 +59,11 @@ def document(root: str, inner: Iterable[str] | str) -> str:
     return f'{XML_DECL}<{root} xmlns="{S3_NS}">{body}</{root}>'
 
 
+def empty_document(root: str) -> str:
+    """A configuration that was never set, as S3 writes it: ``<Root xmlns="..."/>``."""
+    return f'{XML_DECL}<{root} xmlns="{S3_NS}"/>'
+
+
 def error_document(err: errors.S3Error, resource: str, request_id: str) -> str:
     fields = "".join(el(k, v) for k, v in err.fields.items())
     return (f"{XML_DECL}<Error>{el('Code', err.code)}{el('Message', err.message)}{fields}"

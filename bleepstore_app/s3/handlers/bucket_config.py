@@ -1,0 +1,92 @@
+"""Reads of bucket (and object) configurations BleepStore never holds.
+
+BleepStore has no versioning, CORS, tags, policies, lifecycle, encryption,
+website, Object Lock, replication, public access block, ownership controls,
+logging, notifications, requester pays or transfer acceleration yet, so every
+bucket is in the state S3 calls "never configured". Each Get answers exactly
+what S3 answers then (an empty document, or the operation's own "not found"
+error), so clients that probe these settings routinely (s3fs, rclone, Terraform,
+audit tools) work. The matching Put/Delete operations are not routed: they answer
+NotImplemented until the feature exists.
+
+Permission, as in S3 for these operations: the bucket owner (ACL grants do not
+cover them); a missing bucket is NoSuchBucket.
+"""
+from __future__ import annotations
+
+from ... import errors
+from ...service import buckets, objects
+from .. import xml
+from ..responses import S3Result
+from . import handles
+
+
+def _owned_bucket(svc, req) -> None:
+    buckets.require_owner(buckets.require_bucket(svc, req.bucket), req.caller)
+
+
+def _empty(root: str) -> S3Result:
+    return S3Result(xml=xml.empty_document(root))
+
+
+@handles("GetBucketVersioning")
+def get_bucket_versioning(svc, req) -> S3Result:
+    # Never versioned: no Status element (neither Enabled nor Suspended).
+    _owned_bucket(svc, req)
+    return _empty("VersioningConfiguration")
+
+
+@handles("GetBucketLogging")
+def get_bucket_logging(svc, req) -> S3Result:
+    _owned_bucket(svc, req)
+    return _empty("BucketLoggingStatus")
+
+
+@handles("GetBucketNotificationConfiguration")
+def get_bucket_notification_configuration(svc, req) -> S3Result:
+    _owned_bucket(svc, req)
+    return _empty("NotificationConfiguration")
+
+
+@handles("GetBucketAccelerateConfiguration")
+def get_bucket_accelerate_configuration(svc, req) -> S3Result:
+    _owned_bucket(svc, req)
+    return _empty("AccelerateConfiguration")
+
+
+@handles("GetBucketRequestPayment")
+def get_bucket_request_payment(svc, req) -> S3Result:
+    _owned_bucket(svc, req)
+    return S3Result(xml=xml.document("RequestPaymentConfiguration", xml.el("Payer", "BucketOwner")))
+
+
+@handles("GetObjectTagging")
+def get_object_tagging(svc, req) -> S3Result:
+    """An existing object's tag set is empty. S3 lets the object's owner read it
+    (no ACL grant covers tagging); get_object_acl tells existence and the owner."""
+    acl = objects.get_object_acl(svc, req.caller, req.bucket, req.key)
+    if req.caller is None or req.caller.owner_id != acl.owner_id:
+        raise errors.AccessDenied()
+    return S3Result(xml=xml.document("Tagging", "<TagSet/>"))
+
+
+def _not_configured(operation: str, error: type[errors.S3Error]) -> None:
+    """Register the handler of a Get whose answer, never configured, is ``error``."""
+    @handles(operation)
+    def handler(svc, req) -> S3Result:
+        _owned_bucket(svc, req)
+        raise error(BucketName=req.bucket)
+    handler.__name__ = handler.__qualname__ = operation
+
+
+_not_configured("GetBucketCors", errors.NoSuchCORSConfiguration)
+_not_configured("GetBucketTagging", errors.NoSuchTagSet)
+_not_configured("GetBucketPolicy", errors.NoSuchBucketPolicy)
+_not_configured("GetBucketPolicyStatus", errors.NoSuchBucketPolicy)  # no policy: no status either
+_not_configured("GetBucketLifecycleConfiguration", errors.NoSuchLifecycleConfiguration)
+_not_configured("GetBucketEncryption", errors.ServerSideEncryptionConfigurationNotFoundError)
+_not_configured("GetBucketWebsite", errors.NoSuchWebsiteConfiguration)
+_not_configured("GetObjectLockConfiguration", errors.ObjectLockConfigurationNotFoundError)
+_not_configured("GetBucketReplication", errors.ReplicationConfigurationNotFoundError)
+_not_configured("GetPublicAccessBlock", errors.NoSuchPublicAccessBlockConfiguration)
+_not_configured("GetBucketOwnershipControls", errors.OwnershipControlsNotFoundError)
