@@ -253,9 +253,9 @@ def verify_presigned(method: str, raw_path: str, raw_query: str, query: Mapping[
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=access_key)
     scope = f"{date}/{req_region}/{service}/aws4_request"
     key = signing_key(secret, date, req_region, service)
-    # botocore and aws-sdk-go put an x-amz-content-sha256 header, when the URL's user must
-    # send one, into the payload line of a presigned request too; some presigners use
-    # the query parameter instead.
+    # The payload line: an x-amz-content-sha256 header when one is sent (botocore and
+    # aws-sdk-go sign presigned requests so), else the query parameter some presigners
+    # use, else UNSIGNED-PAYLOAD.
     payload_hash = headers.get("x-amz-content-sha256")
     if payload_hash is not None:
         _check_payload_hash(payload_hash)

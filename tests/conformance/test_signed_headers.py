@@ -302,6 +302,45 @@ def test_presigned_get_unsigned_amz_header_refused(server, s3, bucket):
     _not_signed(resp, f"/{bucket}/k", "x-amz-checksum-mode", "x-amz-request-payer")
 
 
+@pytest.mark.parametrize("name", ["x_amz_acl", "X-Amz-Acl ", "X-Amz-Acl\t"])
+def test_presigned_put_respelled_acl_header_not_honoured(server, s3, bucket, name):
+    """Spellings the worker does not map to x-amz-acl must not reach the application as it."""
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=300)
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.putrequest("PUT", f"{parts.path}?{parts.query}", skip_host=True, skip_accept_encoding=True)
+        for header, value in (("Host", parts.netloc), ("Content-Length", "1"), (name, "public-read")):
+            conn.putheader(header, value)
+        conn.endheaders(b"v")
+        status = conn.getresponse().status
+    finally:
+        conn.close()
+    assert status in (200, 400, 403), status
+    assert _keys(s3, bucket) == (["k"] if status == 200 else [])
+    if status == 200:
+        assert not _public(s3, bucket, "k")
+
+
+def test_presigned_put_duplicated_signed_header_refused(server, s3, bucket):
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "k", "ACL": "private"},
+                                    ExpiresIn=300)
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.putrequest("PUT", f"{parts.path}?{parts.query}", skip_host=True, skip_accept_encoding=True)
+        for header, value in (("Host", parts.netloc), ("Content-Length", "1"), ("x-amz-acl", "private"),
+                              ("x-amz-acl", "public-read")):
+            conn.putheader(header, value)
+        conn.endheaders(b"v")
+        resp = conn.getresponse()
+        raw = _Raw(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    finally:
+        conn.close()
+    _refused(raw, "SignatureDoesNotMatch", 403, f"/{bucket}/k")
+    assert _keys(s3, bucket) == []
+
+
 def test_presigned_put_signed_acl_accepted(server, s3, bucket):
     url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "k", "ACL": "public-read"},
                                     ExpiresIn=300)
@@ -383,7 +422,8 @@ def test_presigned_put_turned_into_put_acl_refused(server, s3, bucket):
 
 
 @pytest.mark.parametrize("extra", ["&versionId=null", "&partNumber=1", "&response-content-type=text%2Fhtml",
-                                   "&response-content-disposition=attachment", "&x-id=GetObject", "&acl"])
+                                   "&response-content-disposition=attachment", "&x-id=GetObject", "&acl",
+                                   "&x-amz-acl=public-read"])
 def test_presigned_get_extended_query_refused(server, s3, bucket, extra):
     s3.put_object(Bucket=bucket, Key="k", Body=b"data")
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=300)
