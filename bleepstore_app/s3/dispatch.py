@@ -19,6 +19,7 @@ from .handlers import load_all
 from .request import CredentialCache, authenticate, parse_request
 from .responses import render, render_error
 from .routing import resolve
+from .unsupported import check as refuse_unsupported
 
 log = logging.getLogger("bleepstore.s3")
 
@@ -45,6 +46,7 @@ def s3_request(_path: str = ""):
         handler = HANDLERS.get(req.operation)
         if handler is None:
             raise errors.NotImplemented(f"{req.operation} is not implemented.")
+        refuse_unsupported(state.services, req)  # before the handler reads or stores anything
         return render(handler(state.services, req), req.method, request_id)
     except errors.S3Error as err:
         return render_error(err, environ["REQUEST_METHOD"], req.resource if req else "/", request_id)

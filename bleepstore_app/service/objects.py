@@ -31,9 +31,13 @@ from .names import check_key
 
 log = logging.getLogger(__name__)
 
-STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA",
-                   "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "OUTPOSTS", "SNOW",
-                   "EXPRESS_ONEZONE")
+# The storage classes accepted on writes (others: InvalidStorageClass). BleepStore
+# has one tier. STANDARD is it; REDUCED_REDUNDANCY asks for less durability than it
+# gets, and is accepted as MinIO does. The rest would pretend: archive classes
+# (GLACIER, DEEP_ARCHIVE) promise restore semantics, the infrequent-access and
+# tiering classes a separate tier with its own availability and minimums, and
+# OUTPOSTS, SNOW, EXPRESS_ONEZONE other kinds of bucket altogether.
+STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY")
 
 
 @dataclass

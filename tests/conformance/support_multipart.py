@@ -121,6 +121,13 @@ def blob_files(workdir: Path) -> set[str]:
     return found
 
 
+def swept_blob_files(srv) -> set[str]:
+    """blob_files once the sweeper has deleted what writes unlinked (test servers
+    sweep only when asked: Server.sweep())."""
+    srv.sweep()
+    return blob_files(srv.workdir)
+
+
 def temp_files(workdir: Path) -> list[str]:
     return os.listdir(Path(workdir) / "data" / "objects" / "tmp")
 

@@ -213,14 +213,14 @@ def test_awscli_s3api_put_get_head_list(aws, cli_bucket, tmp_path):
     src = _write(tmp_path / "body.bin", os.urandom(3000))
     put = json.loads(aws("s3api", "put-object", "--bucket", cli_bucket, "--key", "api/obj.bin", "--body", str(src),
                          "--content-type", "application/x-test", "--metadata", "k1=v1",
-                         "--storage-class", "STANDARD_IA").stdout)
+                         "--storage-class", "REDUCED_REDUNDANCY").stdout)
     assert put["ETag"] == f'"{md5_hex(src.read_bytes())}"'
 
     head = json.loads(aws("s3api", "head-object", "--bucket", cli_bucket, "--key", "api/obj.bin").stdout)
     assert head["ContentLength"] == 3000
     assert head["ContentType"] == "application/x-test"
     assert head["Metadata"] == {"k1": "v1"}
-    assert head["StorageClass"] == "STANDARD_IA"
+    assert head["StorageClass"] == "REDUCED_REDUNDANCY"
     assert head["ETag"] == put["ETag"]
 
     dst = tmp_path / "out.bin"

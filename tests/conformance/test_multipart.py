@@ -104,10 +104,10 @@ def test_create_multipart_upload_attributes_carried_to_object(server, s3, mbucke
     upload_id, done = upload_parts(
         s3, mbucket, "attrs", parts, ContentType="text/x-bleep", ContentDisposition='attachment; filename="a.txt"',
         ContentEncoding="x-custom", ContentLanguage="fr-CA", CacheControl="max-age=60", Expires=expires,
-        Metadata={"color": "blue", "answer": "42"}, StorageClass="STANDARD_IA", ACL="public-read")
+        Metadata={"color": "blue", "answer": "42"}, StorageClass="REDUCED_REDUNDANCY", ACL="public-read")
     listed = s3.list_multipart_uploads(Bucket=mbucket)["Uploads"]
-    assert [(u["Key"], u["StorageClass"]) for u in listed] == [("attrs", "STANDARD_IA")]
-    assert s3.list_parts(Bucket=mbucket, Key="attrs", UploadId=upload_id)["StorageClass"] == "STANDARD_IA"
+    assert [(u["Key"], u["StorageClass"]) for u in listed] == [("attrs", "REDUCED_REDUNDANCY")]
+    assert s3.list_parts(Bucket=mbucket, Key="attrs", UploadId=upload_id)["StorageClass"] == "REDUCED_REDUNDANCY"
     complete(s3, mbucket, "attrs", upload_id, done)
 
     head = s3.head_object(Bucket=mbucket, Key="attrs")
@@ -118,8 +118,8 @@ def test_create_multipart_upload_attributes_carried_to_object(server, s3, mbucke
     assert head["CacheControl"] == "max-age=60"
     assert head["Expires"] == expires
     assert head["Metadata"] == {"color": "blue", "answer": "42"}
-    assert head["StorageClass"] == "STANDARD_IA"
-    assert s3.list_objects_v2(Bucket=mbucket)["Contents"][0]["StorageClass"] == "STANDARD_IA"
+    assert head["StorageClass"] == "REDUCED_REDUNDANCY"
+    assert s3.list_objects_v2(Bucket=mbucket)["Contents"][0]["StorageClass"] == "REDUCED_REDUNDANCY"
 
     grants = s3.get_object_acl(Bucket=mbucket, Key="attrs")["Grants"]
     assert {"Grantee": {"Type": "Group", "URI": ALL_USERS}, "Permission": "READ"} in grants
@@ -206,9 +206,10 @@ def test_upload_part_checksum_algorithm_mismatch(s3, mbucket):
     assert s3.list_parts(Bucket=mbucket, Key="k", UploadId=upload_id).get("Parts", []) == []
 
 
-def test_create_multipart_upload_invalid_storage_class(server, mbucket):
+@pytest.mark.parametrize("storage_class", ["NOT_A_CLASS", "DEEP_ARCHIVE"])
+def test_create_multipart_upload_invalid_storage_class(server, mbucket, storage_class):
     resp = signed_request(server, "POST", key_path(mbucket, "k"), query="uploads=",
-                          headers={"x-amz-storage-class": "NOT_A_CLASS"})
+                          headers={"x-amz-storage-class": storage_class})
     assert_error(resp, "InvalidStorageClass", 400)
 
 

@@ -101,6 +101,7 @@ def test_put_object_kill_9_mid_upload_leaves_no_object_and_no_temp_file(crash_se
     assert exc.value.response["Error"]["Code"] == "404"
     assert s3.get_object(Bucket="crash", Key="kept")["Body"].read() == b"old version" * 10_000
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="crash")["Contents"]] == ["kept"]
+    srv.sweep()
     assert len(_data_files(srv)) == 1  # only the kept version's blob
 
 

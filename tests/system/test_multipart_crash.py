@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.exceptions import ClientError
 
-from ..conformance.support_multipart import (MiB, PART, blob_files, complete, data, multipart_etag,
+from ..conformance.support_multipart import (MiB, PART, blob_files, complete, swept_blob_files, data, multipart_etag,
                                              open_uploads, temp_files, upload_parts, wait_until)
 from ..conftest import ENGINES, make_client
 from ..servers import Server, write_config
@@ -79,7 +79,7 @@ def test_complete_multipart_upload_kill_9_midway(crash_server, capsys):
         prepared = list(pool.map(prepare, range(UPLOADS)))
     left_open = [upload_parts(s3, "crash", f"open/{i}", [data(PART, f"open-{i}"), b"tail"])
                  for i in range(LEFT_OPEN)]
-    assert len(blob_files(srv.workdir)) == 3 * UPLOADS + 2 * LEFT_OPEN
+    assert len(swept_blob_files(srv)) == 3 * UPLOADS + 2 * LEFT_OPEN
 
     # Fire every Complete at once; kill the whole server once some have answered.
     outcome: dict[int, object] = {}
@@ -140,7 +140,7 @@ def test_complete_multipart_upload_kill_9_midway(crash_server, capsys):
         s3.abort_multipart_upload(Bucket="crash", Key=f"open/{i}", UploadId=upload_id)
     assert open_uploads(s3, "crash") == []
     # Exactly the blobs of the objects' parts remain: none orphaned, none lost.
-    assert len(blob_files(srv.workdir)) == 3 * UPLOADS
+    assert len(swept_blob_files(srv)) == 3 * UPLOADS
     assert temp_files(srv.workdir) == []
 
 
@@ -171,7 +171,7 @@ def test_upload_part_kill_9_mid_body_leaves_no_temp_file(crash_server):
     s3.create_bucket(Bucket="crash")
     first = data(PART, "first")
     upload_id, done = upload_parts(s3, "crash", "k", [first])
-    assert len(blob_files(srv.workdir)) == 1
+    assert len(swept_blob_files(srv)) == 1
 
     size = 64 * MiB
     threads, holds = [], []
@@ -193,7 +193,7 @@ def test_upload_part_kill_9_mid_body_leaves_no_temp_file(crash_server):
 
     srv.start()
     assert temp_files(srv.workdir) == []
-    assert len(blob_files(srv.workdir)) == 1
+    assert len(swept_blob_files(srv)) == 1
     s3 = _client(srv)
     assert open_uploads(s3, "crash") == [("k", upload_id)]
     parts = s3.list_parts(Bucket="crash", Key="k", UploadId=upload_id)["Parts"]
@@ -202,7 +202,7 @@ def test_upload_part_kill_9_mid_body_leaves_no_temp_file(crash_server):
     etag2 = s3.upload_part(Bucket="crash", Key="k", UploadId=upload_id, PartNumber=2, Body=tail)["ETag"]
     complete(s3, "crash", "k", upload_id, done + [{"PartNumber": 2, "ETag": etag2}])
     assert s3.get_object(Bucket="crash", Key="k")["Body"].read() == first + tail
-    assert len(blob_files(srv.workdir)) == 2
+    assert len(swept_blob_files(srv)) == 2
 
 
 def _restart_with(srv: Server, **env) -> None:
@@ -214,7 +214,8 @@ def _restart_with(srv: Server, **env) -> None:
 def test_reaper_removes_abandoned_upload_periodically(crash_server):
     srv = crash_server
     _restart_with(srv, BLEEPSTORE_MULTIPART_UPLOAD_LIFETIME_SECONDS="1",
-                  BLEEPSTORE_MULTIPART_REAP_INTERVAL_SECONDS="1")
+                  BLEEPSTORE_MULTIPART_REAP_INTERVAL_SECONDS="1",
+                  BLEEPSTORE_STORAGE_SWEEP_INTERVAL_SECONDS="1")  # the reaped parts' blobs: the sweeper's
     s3 = _client(srv)
     s3.create_bucket(Bucket="reap")
     # A finished object: its (completed) upload is reaped too, but not its parts.
@@ -225,7 +226,7 @@ def test_reaper_removes_abandoned_upload_periodically(crash_server):
     assert len(blob_files(srv.workdir)) == 3
 
     assert wait_until(lambda: open_uploads(s3, "reap") == [], 10), "the abandoned upload was not reaped"
-    assert wait_until(lambda: len(blob_files(srv.workdir)) == 1, 5), blob_files(srv.workdir)
+    assert wait_until(lambda: len(blob_files(srv.workdir)) == 1, 10), blob_files(srv.workdir)
     with pytest.raises(ClientError) as exc:
         s3.list_parts(Bucket="reap", Key="abandoned", UploadId=upload_id)
     assert exc.value.response["Error"]["Code"] == "NoSuchUpload"
@@ -243,7 +244,7 @@ def test_reaper_removes_abandoned_upload_at_start_up(crash_server):
     kept_id, kept_done = upload_parts(s3, "reap", "kept", [data(PART, "kept"), b"end"])
     complete(s3, "reap", "kept", kept_id, kept_done)
     upload_id, _done = upload_parts(s3, "reap", "abandoned", [data(PART, "gone"), b"gone too"])
-    assert len(blob_files(srv.workdir)) == 4
+    assert len(swept_blob_files(srv)) == 4
     _stop(srv)
     time.sleep(1.5)
     # Periodic reaping off (0): only the start-up recovery can remove it.
@@ -252,7 +253,7 @@ def test_reaper_removes_abandoned_upload_at_start_up(crash_server):
     srv.start()
     s3 = _client(srv)
     assert open_uploads(s3, "reap") == []
-    assert len(blob_files(srv.workdir)) == 2
+    assert len(swept_blob_files(srv)) == 2
     with pytest.raises(ClientError) as exc:
         s3.list_parts(Bucket="reap", Key="abandoned", UploadId=upload_id)
     assert exc.value.response["Error"]["Code"] == "NoSuchUpload"

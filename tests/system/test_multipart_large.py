@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ..conformance.support_multipart import (MiB, aws_cli, blob_files, check_ok, etag_of_part_md5s, file_md5,
+from ..conformance.support_multipart import (MiB, aws_cli, blob_files, check_ok, swept_blob_files, etag_of_part_md5s, file_md5,
                                              open_uploads)
 from ..conftest import ENGINES, make_client
 from ..servers import Server, write_config
@@ -98,7 +98,7 @@ def test_complete_multipart_upload_1gib_128_parts_concurrent(large_server, capsy
                          f"CompleteMultipartUpload {complete_seconds:.3f} s; download "
                          f"{TOTAL / MiB / download_seconds:.1f} MiB/s ({download_seconds:.1f} s)")
     s3.delete_object(Bucket="large", Key="one-gib")
-    assert blob_files(srv.workdir) == set()
+    assert swept_blob_files(srv) == set()
 
 
 def test_aws_cli_s3_cp_1gib_up_and_down(large_server, tmp_path, capsys):
@@ -132,4 +132,4 @@ def test_aws_cli_s3_cp_1gib_up_and_down(large_server, tmp_path, capsys):
     src.unlink()
     dst.unlink()
     s3.delete_object(Bucket="large", Key="cli-one-gib")
-    assert blob_files(srv.workdir) == set()
+    assert swept_blob_files(srv) == set()

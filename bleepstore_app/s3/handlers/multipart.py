@@ -128,6 +128,7 @@ def complete_multipart_upload(svc, req) -> S3Result:
             raise errors.MalformedXML() from None
     object_checksum = {alg: req.headers[f"x-amz-checksum-{alg.lower()}"] for alg in CHECKSUM_ALGORITHMS
                        if f"x-amz-checksum-{alg.lower()}" in req.headers}
+    _check_object_size(svc, req, requested)
     done = multipart.complete_multipart_upload(svc, req.caller, req.bucket, req.key, req.query["uploadId"],
                                                requested, object_checksum)
     base = svc.settings.public_url or f"{req.environ['wsgi.url_scheme']}://{req.headers.get('Host', '')}"
@@ -137,6 +138,36 @@ def complete_multipart_upload(svc, req) -> S3Result:
         fields += [xml.el(f"Checksum{done.checksum_algorithm}", done.checksum),
                    xml.el("ChecksumType", done.checksum_type)]
     return S3Result(xml=xml.document("CompleteMultipartUploadResult", fields))
+
+
+def _check_object_size(svc, req, requested: list) -> None:
+    """x-amz-mp-object-size: the parts named must add up to it, else InvalidRequest
+    (before completing). Parts are matched by number and ETag, as completion does."""
+    value = req.headers.get("x-amz-mp-object-size")
+    if value is None:
+        return
+    if not value.strip().isdigit():
+        raise errors.InvalidArgument("x-amz-mp-object-size must be a non-negative integer",
+                                     ArgumentName="x-amz-mp-object-size", ArgumentValue=value)
+    wanted = {p.part_number: p.etag.strip().strip('"') for p in requested}
+    sizes, marker = {}, 0
+    try:
+        while True:
+            _, parts, truncated = multipart.list_parts(svc, req.caller, req.bucket, req.key, req.query["uploadId"],
+                                                       marker, MAX_LIST)
+            sizes.update((p.part_number, p.size) for p in parts if wanted.get(p.part_number) == p.etag)
+            if not truncated or not parts:
+                break
+            marker = parts[-1].part_number
+    except errors.NoSuchUpload:
+        return  # gone (or a retry of a finished completion): completing says which
+    except errors.AccessDenied:
+        raise errors.NotImplemented("x-amz-mp-object-size is only checked for callers who may list the parts.",
+                                    Header="x-amz-mp-object-size") from None
+    if len(sizes) == len(wanted) and sum(sizes.values()) != int(value):
+        raise errors.InvalidRequest(f"The x-amz-mp-object-size header ({int(value)}) does not match the size of "
+                                    f"the parts listed ({sum(sizes.values())} bytes).")
+    # A part not found: completing answers InvalidPart.
 
 
 @handles("AbortMultipartUpload")

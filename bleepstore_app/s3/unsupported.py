@@ -1,0 +1,171 @@
+"""What a request may ask for that BleepStore does not do: refused here, before
+the handler runs, so that a refused request stores nothing and no 200 pretends
+(an SSE-C upload kept in plaintext, a tag set dropped, a conditional delete that
+deletes anyway).
+
+``REFUSALS`` is the one table: request headers, the operations where S3 gives
+them a meaning, and the error. The error is S3's own where S3 has one for the
+situation (an Object Lock header on a bucket without Object Lock), else
+NotImplemented naming the header. ``ACCEPTED`` lists the headers that look like
+requests for a feature but carry nothing to refuse, with the reason.
+
+Two things are cheap to do properly instead of refusing, and are done here too:
+``x-amz-expected-bucket-owner`` (and its copy-source twin) is checked, and a
+``versionId`` other than "null" (the only version an object has here) is
+NoSuchVersion instead of silently serving or deleting the current object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .. import errors
+from ..service import buckets
+from . import headers as h
+
+_NEW_OBJECT = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
+_SSE_C_OPERATIONS = _NEW_OBJECT | {"UploadPart", "UploadPartCopy", "CompleteMultipartUpload", "GetObject",
+                                   "HeadObject", "ListParts"}
+_COPIES = frozenset({"CopyObject", "UploadPartCopy"})
+
+SSE = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
+       "x-amz-server-side-encryption-context", "x-amz-server-side-encryption-bucket-key-enabled")
+SSE_C = ("x-amz-server-side-encryption-customer-algorithm", "x-amz-server-side-encryption-customer-key",
+         "x-amz-server-side-encryption-customer-key-MD5")
+COPY_SOURCE_SSE_C = tuple("x-amz-copy-source-" + name.removeprefix("x-amz-") for name in SSE_C)
+OBJECT_LOCK = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold",
+               "x-amz-object-lock-event-hold", "x-amz-object-lock-event-hold-duration-days",
+               "x-amz-object-lock-event-hold-duration-years")
+# Checksum algorithms newer than the ones the body readers verify (auth/payload.py).
+UNVERIFIED_CHECKSUMS = ("x-amz-checksum-sha512", "x-amz-checksum-md5", "x-amz-checksum-xxhash64",
+                        "x-amz-checksum-xxhash3", "x-amz-checksum-xxhash128")
+
+ErrorFactory = Callable[[object, object, str, str], errors.S3Error]  # (svc, req, header, value)
+
+
+def _not_implemented(feature: str) -> ErrorFactory:
+    def error(svc, req, header: str, value: str) -> errors.S3Error:
+        return errors.NotImplemented(f"{feature} is not implemented (header {header}).", Header=header)
+    return error
+
+
+def _no_object_lock(svc, req, header: str, value: str) -> errors.S3Error:
+    # No bucket can have Object Lock (CreateBucket refuses it): S3's answer for that.
+    buckets.require_bucket(svc, req.bucket)
+    return errors.InvalidRequest("Bucket is missing ObjectLockConfiguration")
+
+
+def _unknown_tagging_directive(svc, req, header: str, value: str) -> errors.S3Error:
+    return errors.InvalidArgument("Unknown tagging directive.", ArgumentName=header, ArgumentValue=value)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    headers: tuple[str, ...]
+    operations: frozenset[str]
+    error: ErrorFactory
+    applies: Callable[[str], bool] = lambda value: True  # refuse only some values
+
+
+REFUSALS: tuple[Refusal, ...] = (
+    Refusal(SSE, _NEW_OBJECT, _not_implemented("Server-side encryption")),
+    Refusal(SSE_C, _SSE_C_OPERATIONS, _not_implemented("Server-side encryption with customer keys (SSE-C)")),
+    Refusal(COPY_SOURCE_SSE_C, _COPIES, _not_implemented("Server-side encryption with customer keys (SSE-C)")),
+    Refusal(OBJECT_LOCK, _NEW_OBJECT, _no_object_lock),
+    Refusal(("x-amz-bucket-object-lock-enabled",), frozenset({"CreateBucket"}), _not_implemented("Object Lock"),
+            applies=lambda value: value.strip().lower() == "true"),
+    # Every value: even ObjectWriter (what BleepStore does) would then have to be
+    # read back by GetBucketOwnershipControls, which answers "not configured".
+    Refusal(("x-amz-object-ownership",), frozenset({"CreateBucket"}), _not_implemented("Object Ownership")),
+    Refusal(("x-amz-bucket-namespace",), frozenset({"CreateBucket"}),
+            _not_implemented("The account regional bucket namespace"),
+            applies=lambda value: value.strip() != "global"),
+    # An empty tag set is what every object has.
+    Refusal(("x-amz-tagging",), _NEW_OBJECT, _not_implemented("Object tagging"), applies=lambda value: value != ""),
+    # COPY copies no tags and REPLACE without x-amz-tagging sets none: both exact.
+    Refusal(("x-amz-tagging-directive",), frozenset({"CopyObject"}), _unknown_tagging_directive,
+            applies=lambda value: value.strip().upper() not in ("COPY", "REPLACE")),
+    Refusal(("x-amz-website-redirect-location",), _NEW_OBJECT, _not_implemented("Website redirects")),
+    Refusal(("x-amz-write-offset-bytes",), frozenset({"PutObject"}), _not_implemented("Appending to an object")),
+    Refusal(UNVERIFIED_CHECKSUMS, frozenset({"PutObject", "UploadPart", "CompleteMultipartUpload"}),
+            _not_implemented("This checksum algorithm")),
+    # The copy keeps the source's checksums; computing another one is not done.
+    Refusal(("x-amz-checksum-algorithm",), frozenset({"CopyObject"}),
+            _not_implemented("A new checksum algorithm on copy")),
+    # Conditions on the destination of these writes (PutObject's are implemented).
+    Refusal(("If-Match", "If-None-Match"), frozenset({"CopyObject", "CompleteMultipartUpload"}),
+            _not_implemented("A conditional write for this operation")),
+    Refusal(("If-Match", "x-amz-if-match-last-modified-time", "x-amz-if-match-size"),
+            frozenset({"DeleteObject"}), _not_implemented("A conditional delete")),
+    Refusal(("x-amz-if-match-initiated-time",), frozenset({"AbortMultipartUpload"}),
+            _not_implemented("A conditional abort")),
+)
+
+# Headers S3 defines on routed operations that are accepted although BleepStore has
+# no feature behind them, and why that is exact (tests/unit/test_unsupported.py
+# checks every header of botocore's model is implemented, refused or listed here).
+ACCEPTED = {
+    "x-amz-request-payer": "an acknowledgement that the requester pays; on a bucket where the owner pays "
+                           "(every bucket here) S3 ignores it",
+    "x-amz-mfa": "only a versioned bucket with MFA delete requires it; there are none",
+    "x-amz-bypass-governance-retention": "there is no retention to bypass (no Object Lock)",
+    "x-amz-optional-object-attributes": "RestoreStatus is only shown for archived objects; there are none",
+    "x-amz-object-annotation-directive": "COPY and EXCLUDE agree when the source has no annotations",
+    "x-amz-tagging-directive": "see REFUSALS: COPY and REPLACE are exact, other values are InvalidArgument",
+    "x-amz-bucket-namespace": "see REFUSALS: global is what BleepStore does",
+    "x-amz-bucket-object-lock-enabled": "see REFUSALS: false is what BleepStore does",
+    "x-amz-tagging": "see REFUSALS: an empty tag set is what every object has",
+}
+
+_BY_OPERATION: dict[str, list[tuple[str, Refusal]]] = {}
+for _refusal in REFUSALS:
+    for _operation in _refusal.operations:
+        _BY_OPERATION.setdefault(_operation, []).extend((name, _refusal) for name in _refusal.headers)
+
+# Operations whose versionId query parameter names a version of the request's key.
+VERSIONED_READS = frozenset({"GetObject", "HeadObject", "DeleteObject", "GetObjectAcl", "PutObjectAcl",
+                             "GetObjectTagging"})
+_NO_BUCKET_OWNER_CHECK = frozenset({"ListBuckets", "CreateBucket"})  # S3 defines none there
+
+
+def check(svc, req) -> None:
+    """Raise the S3Error for anything ``req`` asks for that is not done; called
+    after authentication, before the handler (so before any body is read)."""
+    operation, headers = req.operation, req.headers
+    for name, refusal in _BY_OPERATION.get(operation, ()):
+        value = headers.get(name)
+        if value is not None and refusal.applies(value):
+            raise refusal.error(svc, req, name, value)
+    _check_version(req)
+    _check_expected_owners(svc, req)
+
+
+def _check_version(req) -> None:
+    if req.operation in VERSIONED_READS:
+        version = req.query.get("versionId")
+        if version is not None and version != "null":
+            raise errors.NoSuchVersion(Key=req.key, VersionId=version)
+    elif req.operation in _COPIES:
+        source = req.headers.get("x-amz-copy-source", "")
+        if "?versionId=" in source:
+            _, key = h.copy_source(source)
+            version = source.split("?versionId=", 1)[1]
+            if version != "null":
+                raise errors.NoSuchVersion(Key=key, VersionId=version)
+
+
+def _check_expected_owners(svc, req) -> None:
+    """x-amz-expected-bucket-owner: the bucket's owner must be that canonical user
+    id, else 403 AccessDenied, as S3 answers (its value there is an account id)."""
+    expected = req.headers.get("x-amz-expected-bucket-owner")
+    if expected is not None and req.bucket and req.operation not in _NO_BUCKET_OWNER_CHECK:
+        _require_owned_by(svc, req.bucket, expected)
+    expected = req.headers.get("x-amz-source-expected-bucket-owner")
+    if expected is not None and req.operation in _COPIES:
+        source_bucket, _ = h.copy_source(req.headers["x-amz-copy-source"])
+        _require_owned_by(svc, source_bucket, expected)
+
+
+def _require_owned_by(svc, bucket: str, owner_id: str) -> None:
+    if buckets.require_bucket(svc, bucket).owner_id != owner_id.strip():
+        raise errors.AccessDenied()
