@@ -342,8 +342,9 @@ def referenced_locations(database_url: str) -> set[str]:
     return {r[0] for r in rows}
 
 
-def leaked_blobs(root_dir: Path, database_url: str, settle: float = 5.0) -> set[str]:
-    """Blob files no metadata row points at (after letting in-flight deletes finish)."""
+def leaked_blobs(root_dir: Path, database_url: str, settle: float = 10.0) -> set[str]:
+    """Blob files no object or part row points at, after letting the sweeper delete
+    what writes unlinked (the cluster's nodes sweep every second)."""
     deadline = time.monotonic() + settle
     while True:
         leaked = blob_files(root_dir) - referenced_locations(database_url)
