@@ -69,10 +69,12 @@ def parse_request(environ: dict, request_id: str) -> S3Request:
     """Split the raw request URI into bucket, key and query (no guessing from Host:
     virtual-host addressing has already been resolved by the addressing middleware)."""
     raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or _rebuild_uri(environ)
+    if not raw_uri.isascii():
+        raw_uri = _utf8_uri(raw_uri)
     if raw_uri.startswith(("http://", "https://")):
         raw_uri = "/" + raw_uri.split("/", 3)[3] if raw_uri.count("/") >= 3 else "/"
     raw_path, _, raw_query = raw_uri.partition("?")
-    path = unquote(raw_path)
+    path = _decoded(raw_path)
     vhost_bucket = environ.get("bleepstore.vhost_bucket")
     if vhost_bucket:
         bucket, key = vhost_bucket, path[1:] or None
@@ -92,13 +94,31 @@ def parse_query(raw_query: str) -> dict[str, str]:
     for part in raw_query.split("&"):
         if part:
             name, _, value = part.partition("=")
-            query.setdefault(unquote(name), unquote(value))
+            query.setdefault(_decoded(name), _decoded(value))
     return query
+
+
+def _decoded(text: str) -> str:
+    """Percent-decoded as UTF-8. Bytes that are not UTF-8 are refused, never
+    replaced: k%FF and k%FE would both become k + U+FFFD and overwrite each other."""
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        raise errors.InvalidURI() from None
+
+
+def _utf8_uri(raw_uri: str) -> str:
+    """A request target with raw (not percent-encoded) bytes above 0x7F: the WSGI
+    server hands them over as latin-1; they must be UTF-8."""
+    try:
+        return raw_uri.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise errors.InvalidURI() from None
 
 
 def _rebuild_uri(environ: dict) -> str:
     from urllib.parse import quote
-    path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace")
+    path = _utf8_uri(environ.get("PATH_INFO", "/"))
     qs = environ.get("QUERY_STRING")
     return quote(path, safe="/") + ("?" + qs if qs else "")
 

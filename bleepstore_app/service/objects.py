@@ -270,12 +270,19 @@ def get_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str) 
     return acls.load(record.acl, record.owner_id, record.owner_display_name)
 
 
-def put_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str, request: acls.AclRequest) -> None:
-    """PutObjectAcl."""
+def writable_acl_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> ObjectRecord:
+    """The object whose ACL the caller may replace (WRITE_ACP), or the error; a
+    handler runs this before it reads the ACL document too."""
     record = svc.meta.get_object(bucket, key)
     if record is None:
         raise missing_object_error(svc, caller, bucket, key)
     acls.require(record.acl, record.owner_id, caller, acls.WRITE_ACP)
+    return record
+
+
+def put_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str, request: acls.AclRequest) -> None:
+    """PutObjectAcl."""
+    record = writable_acl_object(svc, caller, bucket, key)
     target = require_bucket(svc, bucket)
     acl = request.build(record.owner_id, record.owner_display_name, (target.owner_id, target.owner_display_name))
     if not svc.meta.set_object_acl(bucket, key, acl.to_json()):

@@ -205,6 +205,8 @@ def _connect(server) -> socket.socket:
 @pytest.mark.parametrize("size", [1000, 100_000])
 @pytest.mark.parametrize("expect", ["100-continue", "100-Continue"])  # the value is case-insensitive
 def test_put_object_expect_100_continue(server, s3, bucket, size, expect):
+    """The interim 100 Continue, in either spelling, comes once the request has passed
+    authentication and the permission check (the server's first body read)."""
     body = bytes(range(256)) * (size // 256) + b"!" * (size % 256)
     path = f"/{bucket}/continued"
     headers = sign_headers("PUT", f"http://127.0.0.1:{server.port}{path}", body=body,
@@ -218,7 +220,29 @@ def test_put_object_expect_100_continue(server, s3, bucket, size, expect):
         assert status == 200, resp_body
         assert resp_headers["etag"] == f'"{hashlib.md5(body).hexdigest()}"'
         assert resp_headers.get("x-amz-request-id")
+        assert resp_headers.get("connection") != "close"  # an accepted upload keeps its connection
     assert s3.get_object(Bucket=bucket, Key="continued")["Body"].read() == body
+
+
+@pytest.mark.parametrize("expect", ["100-continue", "100-Continue"])
+def test_put_object_expect_100_continue_refused_before_the_body(server, s3, bucket, expect):
+    """A request that will be refused gets its final answer instead of the 100, in
+    either spelling, and the connection closes (more: tests/system/test_expect_continue.py)."""
+    if getattr(server, "proxied", False):
+        pytest.skip("nginx answers 100 Continue itself and buffers the body before the node sees the request")
+    body = b"never sent" * 1000
+    path = f"/{bucket}/refused"
+    headers = sign_headers("PUT", f"http://127.0.0.1:{server.port}{path}", body=body, secret_key="wrong",
+                           headers={"Expect": expect, "Content-Length": str(len(body))})
+    with _connect(server) as sock:
+        sock.sendall(raw_request_head("PUT", path, headers))
+        status, resp_headers, resp_body, rest = read_http_response(sock)
+        assert status == 403, resp_body
+        assert error_of(resp_body)["Code"] == "SignatureDoesNotMatch"
+        assert resp_headers.get("connection") == "close"
+        assert rest == b"" and sock.recv(1) == b""
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="refused")
 
 
 def test_put_object_keep_alive_two_requests_one_connection(server, s3, bucket):

@@ -23,6 +23,7 @@ def get_bucket_acl(svc, req) -> S3Result:
 @handles("PutBucketAcl")
 def put_bucket_acl(svc, req) -> S3Result:
     bucket = buckets.require_bucket(svc, req.bucket)
+    acls.require(bucket.acl, bucket.owner_id, req.caller, acls.WRITE_ACP)  # before the body is read (Expect)
     acl = _resolved(svc, req).build(bucket.owner_id, bucket.owner_display_name)
     buckets.put_bucket_acl(svc, req.caller, req.bucket, acl)
     return S3Result()
@@ -35,5 +36,6 @@ def get_object_acl(svc, req) -> S3Result:
 
 @handles("PutObjectAcl")
 def put_object_acl(svc, req) -> S3Result:
+    objects.writable_acl_object(svc, req.caller, req.bucket, req.key)  # before the body is read (Expect)
     objects.put_object_acl(svc, req.caller, req.bucket, req.key, _resolved(svc, req))
     return S3Result()

@@ -18,7 +18,7 @@ from .. import xml
 from ..responses import S3Result
 from . import handles
 from .listing import _encoder
-from .objects import header_acl
+from .objects import header_acl, require_writable_bucket
 
 MAX_LIST = 1000
 
@@ -109,6 +109,7 @@ def _copy_range(value: str | None, size: int) -> tuple[int, int] | None:
 
 @handles("CompleteMultipartUpload")
 def complete_multipart_upload(svc, req) -> S3Result:
+    require_writable_bucket(svc, req)
     # Its x-amz-checksum-* headers describe the whole object, not this XML body.
     root = xml.parse(req.small_body(verify_checksums=False))
     if xml.local(root.tag) != "CompleteMultipartUpload":

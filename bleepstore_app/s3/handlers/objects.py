@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ... import errors
-from ...service import copy, multipart, objects
+from ...service import buckets, copy, multipart, objects
 from ...service.conditions import NotModified
 from .. import headers as h
 from .. import xml
@@ -127,21 +127,31 @@ def delete_objects(svc, req) -> S3Result:
     if "Content-MD5" not in req.headers and not any(
             name.lower().startswith(("x-amz-checksum-", "x-amz-sdk-checksum-algorithm")) for name in req.headers.keys()):
         raise errors.InvalidRequest("Missing required header for this request: Content-MD5")
+    require_writable_bucket(svc, req)
     root = xml.parse(req.small_body())
     if xml.local(root.tag) != "Delete":
         raise errors.MalformedXML()
     quiet = (xml.child_text(root, "Quiet") or "").strip().lower() == "true"
-    keys = []
+    keys, other_versions = [], []
     for node in root:
         if xml.local(node.tag) == "Object":
             key = xml.child_text(node, "Key")
             if key is None:
                 raise errors.MalformedXML()
-            keys.append(key)
-    if not keys or len(keys) > MAX_DELETE_KEYS:
+            for condition in ("ETag", "LastModifiedTime", "Size"):  # refused before anything is deleted
+                if xml.child_text(node, condition) is not None:
+                    raise errors.NotImplemented(f"A conditional delete ({condition} in DeleteObjects) is not "
+                                                f"implemented.")
+            version = xml.child_text(node, "VersionId")
+            if version is None or version == "null":
+                keys.append(key)
+            else:  # "null" is the only version an object has (s3/unsupported.py): never the current one
+                other_versions.append((key, version))
+    if not (keys or other_versions) or len(keys) + len(other_versions) > MAX_DELETE_KEYS:
         raise errors.MalformedXML()
-    results = copy.delete_objects(svc, req.caller, req.bucket, keys)
-    parts = []
+    results = copy.delete_objects(svc, req.caller, req.bucket, keys) if keys else []
+    parts = [f"<Error>{xml.el('Key', key)}{xml.el('VersionId', version)}<Code>NoSuchVersion</Code>"
+             f"{xml.el('Message', errors.NoSuchVersion.message)}</Error>" for key, version in other_versions]
     for key, err in results:
         if err is None:
             if not quiet:
@@ -149,6 +159,13 @@ def delete_objects(svc, req) -> S3Result:
         else:
             parts.append(f"<Error>{xml.el('Key', key)}{xml.el('Code', err.code)}{xml.el('Message', err.message)}</Error>")
     return S3Result(xml=xml.document("DeleteResult", parts))
+
+
+def require_writable_bucket(svc, req) -> None:
+    """The bucket exists and the caller may write in it, checked before a handler
+    reads a request document: a refused client that sent ``Expect: 100-continue``
+    then never sends its body. (The service checks again: one more bucket lookup.)"""
+    buckets.require_bucket_permission(buckets.require_bucket(svc, req.bucket), req.caller, acls.WRITE)
 
 
 def header_acl(svc, req) -> acls.AclRequest | None:
