@@ -13,6 +13,8 @@ Two things are cheap to do properly instead of refusing, and are done here too:
 ``x-amz-expected-bucket-owner`` (and its copy-source twin) is checked, and a
 ``versionId`` other than "null" (the only version an object has here) is
 NoSuchVersion instead of silently serving or deleting the current object.
+The same rules for fields inside a request document live with its parser
+(DeleteObjects: per-object VersionId and conditions, in handlers/objects.py).
 """
 from __future__ import annotations
 

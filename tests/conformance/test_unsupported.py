@@ -427,3 +427,58 @@ def test_awscli_get_bucket_versioning(server, bucket):
     cors = aws("get-bucket-cors")
     assert cors.returncode != 0
     assert "NoSuchCORSConfiguration" in cors.stderr
+
+
+# -- ListBuckets: its narrowing and paging parameters are honoured ------------------------------
+
+def test_list_buckets_max_buckets_out_of_range(server):
+    for value in ("0", "10001", "x"):
+        assert_error(signed_request(server, "GET", "/", query=f"max-buckets={value}"), "InvalidArgument", 400)
+
+
+def test_list_buckets_prefix_region_and_pages(s3):
+    prefix = "lb-" + uuid.uuid4().hex[:10] + "-"
+    names = [prefix + n for n in ("a", "b", "c")]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    try:
+        got = s3.list_buckets(Prefix=prefix)
+        assert [b["Name"] for b in got["Buckets"]] == names
+        assert got["Prefix"] == prefix and "ContinuationToken" not in got
+        first = s3.list_buckets(Prefix=prefix, MaxBuckets=2)
+        assert [b["Name"] for b in first["Buckets"]] == names[:2]
+        rest = s3.list_buckets(Prefix=prefix, MaxBuckets=2, ContinuationToken=first["ContinuationToken"])
+        assert [b["Name"] for b in rest["Buckets"]] == names[2:] and "ContinuationToken" not in rest
+        paged = [b["Name"] for page in s3.get_paginator("list_buckets").paginate(Prefix=prefix, MaxBuckets=1)
+                 for b in page["Buckets"]]
+        assert paged == names
+        assert [b["Name"] for b in s3.list_buckets(Prefix=prefix, BucketRegion="us-east-1")["Buckets"]] == names
+        assert s3.list_buckets(Prefix=prefix, BucketRegion="eu-west-1")["Buckets"] == []
+        assert s3.list_buckets(Prefix=prefix + "z")["Buckets"] == []
+    finally:
+        for name in names:
+            s3.delete_bucket(Bucket=name)
+
+
+# -- DeleteObjects: per-object versions and conditions ---------------------------------------------
+
+def test_delete_objects_other_version_deletes_nothing_of_it(s3, bucket):
+    for key in ("a", "b", "c"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    got = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "a"}, {"Key": "b", "VersionId": "3HL4kqtJlcpXroDTDmJ"}, {"Key": "c", "VersionId": "null"}]})
+    assert sorted(d["Key"] for d in got["Deleted"]) == ["a", "c"]
+    assert [(e["Key"], e["VersionId"], e["Code"]) for e in got["Errors"]] == [
+        ("b", "3HL4kqtJlcpXroDTDmJ", "NoSuchVersion")]
+    assert _keys(s3, bucket) == ["b"]
+
+
+@pytest.mark.parametrize("condition", [{"ETag": '"0123"'}, {"Size": 1},
+                                       {"LastModifiedTime": dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)}],
+                         ids=["etag", "size", "last-modified-time"])
+def test_delete_objects_conditional_refused_deletes_nothing(s3, bucket, condition):
+    for key in ("a", "b"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    assert _error(s3.delete_objects, Bucket=bucket,
+                  Delete={"Objects": [{"Key": "a"}, {"Key": "b", **condition}]}) == NOT_IMPLEMENTED
+    assert _keys(s3, bucket) == ["a", "b"]

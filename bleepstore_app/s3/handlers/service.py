@@ -1,20 +1,46 @@
 """Service-level operations: ListBuckets."""
 from __future__ import annotations
 
+from ... import errors
 from ...service import buckets
 from .. import xml
 from ..responses import S3Result
 from . import handles
+from .listing import _decode_token, _encode_token
+
+MAX_BUCKETS = 10_000
 
 
 @handles("ListBuckets")
 def list_buckets(svc, req) -> S3Result:
+    """The caller's buckets by name; prefix, bucket-region, max-buckets and
+    continuation-token narrow and page them (a client that pages must not get
+    every bucket at once with no token)."""
     if req.caller is None:
-        from ... import errors
         raise errors.AccessDenied()
-    found = buckets.list_buckets(svc, req.caller)
+    q = req.query
+    prefix, region = q.get("prefix", ""), q.get("bucket-region")
+    limit = _max_buckets(q.get("max-buckets"))
+    token = q.get("continuation-token")
+    after = _decode_token(token) if token is not None else ""
+    found = [b for b in buckets.list_buckets(svc, req.caller)  # sorted by name
+             if b.name.startswith(prefix) and b.name > after and (region is None or b.region == region)]
+    page = found[:limit]
     entries = "".join(
         f"<Bucket>{xml.el('Name', b.name)}{xml.el('CreationDate', xml.iso8601(b.created_at))}"
-        f"{xml.el('BucketRegion', b.region)}</Bucket>" for b in found)
-    return S3Result(xml=xml.document("ListAllMyBucketsResult", [
-        xml.owner(req.caller.owner_id, req.caller.display_name), f"<Buckets>{entries}</Buckets>"]))
+        f"{xml.el('BucketRegion', b.region)}</Bucket>" for b in page)
+    fields = [f"<Buckets>{entries}</Buckets>", xml.owner(req.caller.owner_id, req.caller.display_name)]
+    if len(found) > limit:
+        fields.append(xml.el("ContinuationToken", _encode_token(page[-1].name)))
+    if "prefix" in q:
+        fields.append(xml.el("Prefix", prefix))
+    return S3Result(xml=xml.document("ListAllMyBucketsResult", fields))
+
+
+def _max_buckets(value: str | None) -> int:
+    if value is None:
+        return MAX_BUCKETS
+    if not value.isdigit() or not 1 <= int(value) <= MAX_BUCKETS:
+        raise errors.InvalidArgument(f"Argument max-buckets must be an integer between 1 and {MAX_BUCKETS}",
+                                     ArgumentName="max-buckets", ArgumentValue=value)
+    return int(value)
