@@ -14,6 +14,8 @@ import time
 
 from prometheus_client import Counter, Histogram
 
+from ..logsafe import needs_quotes, quoted
+
 PREFIX = "bleepstore"
 SIZE_BUCKETS = (0, 1024, 16 * 1024, 64 * 1024, 1 << 20, 8 << 20, 64 << 20, 512 << 20, 5 << 30)
 
@@ -122,15 +124,28 @@ class ObservedBody:
         if access_log.isEnabledFor(logging.INFO):
             fields = {
                 "request_id": env.get("bleepstore.request_id"), "method": env.get("REQUEST_METHOD"),
-                "operation": operation, "bucket": env.get("bleepstore.bucket"), "status": self._status,
-                "bytes_in": received, "bytes_out": self._sent,
+                "operation": operation, "bucket": env.get("bleepstore.bucket"), "key": env.get("bleepstore.key"),
+                "status": self._status, "bytes_in": received, "bytes_out": self._sent,
                 "duration_ms": round(elapsed * 1000, 3),
                 "remote": env.get("REMOTE_ADDR"), "user_agent": env.get("HTTP_USER_AGENT"),
             }
-            if self._json:
-                access_log.info(json.dumps(fields, separators=(",", ":")))
-            else:
-                access_log.info(" ".join(f"{k}={v}" for k, v in fields.items() if v is not None and k != "user_agent"))
+            access_log.info(access_line(fields, self._json))
+
+
+def access_line(fields: dict, json_format: bool) -> str:
+    """One access-log line. Bucket, key, method and User-Agent are the client's
+    own text: json.dumps escapes every control character (ensure_ascii); the text
+    form quotes and escapes them (logsafe.text_field)."""
+    if json_format:
+        return json.dumps(fields, separators=(",", ":"))
+    parts = []
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if value.__class__ is str and (not value or needs_quotes(value) is not None):
+            value = quoted(value)  # text_field, inlined: this runs for every request
+        parts.append(f"{name}={value}")
+    return " ".join(parts)
 
 
 class ObservingMiddleware:

@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, request
 from werkzeug.routing import PathConverter
 
 from .. import errors
+from ..logsafe import escape
 from ..metadata.records import MetadataUnavailable
 from ..storage.base import StorageError, StorageThrottled, StorageTimeout, StorageUnavailable
 from .handlers import load_all
@@ -39,7 +40,7 @@ def s3_request(_path: str = ""):
     try:
         req = parse_request(environ, request_id)
         environ["bleepstore.route"] = _ROUTE_TEMPLATES[(req.bucket is not None) + (req.key is not None)]
-        environ["bleepstore.bucket"] = req.bucket
+        environ["bleepstore.bucket"], environ["bleepstore.key"] = req.bucket, req.key  # for the access log
         req.operation = environ["bleepstore.operation"] = resolve(
             req.method, req.bucket, req.key, req.query, req.headers)
         authenticate(req, state.credentials, state.services.settings.region)
@@ -52,11 +53,12 @@ def s3_request(_path: str = ""):
         return render_error(err, environ["REQUEST_METHOD"], req.resource if req else "/", request_id)
     except MetadataUnavailable as exc:
         log.warning("metadata database unavailable in %s (request %s): %s", req.operation if req else "?",
-                    request_id, exc)
+                    request_id, escape(str(exc)))
         return render_error(errors.ServiceUnavailable(), environ["REQUEST_METHOD"], req.resource if req else "/",
                             request_id)
     except StorageError as exc:
-        log.warning("storage backend failed in %s (request %s): %s", req.operation if req else "?", request_id, exc)
+        log.warning("storage backend failed in %s (request %s): %s", req.operation if req else "?", request_id,
+                    escape(str(exc)))  # a backend's message may quote the key
         return render_error(_storage_error(exc), environ["REQUEST_METHOD"], req.resource if req else "/",
                             request_id)
     except Exception:
