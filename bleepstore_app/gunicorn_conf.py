@@ -8,16 +8,12 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import hashlib  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
+import stat  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-
-# Prometheus multiprocess mode: a fresh directory per start, named before any
-# process imports prometheus_client (workers inherit it).
-_OWN_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
-if _OWN_METRICS_DIR:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bleepstore-metrics-")
 
 import gunicorn.http.wsgi  # noqa: E402
 
@@ -31,6 +27,39 @@ try:
 except ConfigError as exc:
     print(f"bleepstore: configuration error: {exc}", file=sys.stderr)
     sys.exit(2)
+
+
+def _metrics_dir(settings) -> str:
+    """Where prometheus_client's multiprocess files live: one fixed directory per
+    server, emptied by every start (on_starting), so a kill -9 leaves nothing that
+    piles up. Named after the server's database and bind address, so two servers
+    on one host never share one: beside the SQLite database
+    (``<database>-metrics-<id>``), else (PostgreSQL: no local data directory) in
+    the temporary directory (``$TMPDIR/bleepstore-metrics-<uid>-<id>``)."""
+    identity = f"{settings.database_url}|{settings.host}:{settings.port}"
+    tag = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    if settings.metadata_engine == "sqlite" and settings.sqlite_path != ":memory:":
+        return f"{os.path.abspath(settings.sqlite_path)}-metrics-{tag}"
+    return os.path.join(tempfile.gettempdir(), f"bleepstore-metrics-{os.getuid()}-{tag}")
+
+
+def _own_directory(path: str) -> str:
+    """``path`` as a directory only this user can write: a fixed name in a shared
+    temporary directory must not be one somebody else prepared."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        print(f"bleepstore: metrics directory {path} is not a directory owned and writable only by this user; "
+              "remove it or set PROMETHEUS_MULTIPROC_DIR", file=sys.stderr)
+        sys.exit(2)
+    return path
+
+
+# Prometheus multiprocess mode: the directory is named before any process imports
+# prometheus_client (workers inherit it); an operator's PROMETHEUS_MULTIPROC_DIR wins.
+_OWN_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_directory(_metrics_dir(_settings))
 
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers
@@ -54,10 +83,10 @@ loglevel = _settings.log_level
 def on_starting(server):
     """Once per server start, in the master before any worker exists: an empty
     metrics directory, then recovery."""
-    metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    os.makedirs(metrics_dir, exist_ok=True)
-    for name in os.listdir(metrics_dir):
-        os.unlink(os.path.join(metrics_dir, name))
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):  # a killed server's samples (kill -9 skips on_exit)
+        os.unlink(os.path.join(directory, name))
     from bleepstore_app.recovery import SchemaBehind, recover
     from bleepstore_app import configure_logging
     configure_logging(_settings)

@@ -1,8 +1,8 @@
 """Prometheus metrics, correct across gunicorn workers, and the access log.
 
-In gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` is set (per start) by gunicorn_conf.py
-before prometheus_client is imported, so every worker writes its samples to
-files that the scraping worker sums. Outside gunicorn (``flask ...``) the same
+In gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` is set by gunicorn_conf.py (one fixed
+directory per server, emptied on every start) before prometheus_client is
+imported, so every worker writes its samples to files that the scraping worker sums. Outside gunicorn (``flask ...``) the same
 metrics live in-process.
 """
 from __future__ import annotations
