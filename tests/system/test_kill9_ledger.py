@@ -343,7 +343,11 @@ class Run:
     def verify(self, s3, when: str) -> None:
         found: dict[str, State | None] = {}
         for key, possible in sorted(self.ledger.possible.items()):
-            seen, _body = self.read_key(s3, key)
+            try:
+                seen, _body = self.read_key(s3, key)
+            except ClientError as exc:
+                self.unexpected(f"{when}: GET {key} (the ledger allows: {', '.join(map(_describe, possible))})", exc)
+                continue
             match = next((p for p in possible if (p is None and seen is None) or (
                 p is not None and seen is not None and (p.etag, p.md5, p.size) == (seen.etag, seen.md5, seen.size))),
                 "no match")
@@ -357,6 +361,8 @@ class Run:
         listed = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
             listed.update({o["Key"]: (o["ETag"].strip('"'), o["Size"]) for o in page.get("Contents", [])})
+        unread = set(self.ledger.possible) - set(found)  # their GET failed: reported above
+        listed = {k: v for k, v in listed.items() if k not in unread}
         read = {k: (s.etag, s.size) for k, s in found.items() if s is not None}
         if listed != read:
             differ = sorted(k for k in set(listed) | set(read) if listed.get(k) != read.get(k))
