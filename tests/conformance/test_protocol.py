@@ -39,7 +39,7 @@ def _requests(server, bucket):
         ("bad signature", "GET", "/", "", {}, b"", "bad", 403),
         ("InvalidRange", "GET", f"/{bucket}/obj", "", {"Range": "bytes=50-"}, b"", True, 416),
         ("MethodNotAllowed", "POST", f"/{bucket}/obj", "", {}, b"", True, 405),
-        ("NotImplemented", "GET", f"/{bucket}", "versioning", {}, b"", True, 501),
+        ("NotImplemented", "GET", f"/{bucket}", "versions", {}, b"", True, 501),
         ("InvalidBucketName", "PUT", "/Bad_Bucket", "", {}, b"", True, 400),
     ]
 
@@ -113,16 +113,20 @@ def test_head_error_has_no_body(server, s3, bucket, case):
         assert resp.headers.get(header)
 
 
+# (GET of versioning, policy, tagging, website, replication... answers "never
+# configured" instead: tests/conformance/test_unsupported.py.)
 @pytest.mark.parametrize("method,level,query", [
-    ("GET", "bucket", "versioning"),
+    ("PUT", "bucket", "versioning"),
     ("GET", "bucket", "versions"),
-    ("GET", "bucket", "policy"),
+    ("PUT", "bucket", "policy"),
     ("PUT", "bucket", "lifecycle"),
     ("DELETE", "bucket", "cors"),
-    ("GET", "bucket", "tagging"),
-    ("GET", "bucket", "website"),
+    ("DELETE", "bucket", "tagging"),
+    ("PUT", "bucket", "website"),
     ("PUT", "bucket", "encryption"),
-    ("GET", "bucket", "replication"),
+    ("PUT", "bucket", "replication"),
+    ("GET", "bucket", "inventory"),
+    ("GET", "object", "attributes"),
     ("PUT", "object", "tagging"),
     ("GET", "object", "retention"),
     ("GET", "object", "legal-hold"),
