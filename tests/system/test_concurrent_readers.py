@@ -721,7 +721,9 @@ def test_get_beyond_the_eagerly_opened_parts_survives_overwrite_and_delete(param
         length = int(resp.getheader("Content-Length"))
         assert length == len(expected)
         received = resp.read(64 * KiB)
-        # The server is now blocked in part 60 (the socket buffers hold a few MiB).
+        # The server is now blocked in part 60 or 61: the socket buffers between us
+        # hold a few MiB (net.ipv4.tcp_wmem's maximum, 4 MiB by default, and our
+        # small window), far less than the 25 MiB before the 65th part.
         s3.put_object(Bucket="defer", Key="big", Body=b"the replacement")
         s3.delete_object(Bucket="defer", Key="big")
         body, broke = _read_rest(resp, length, received)
