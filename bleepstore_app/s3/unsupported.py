@@ -119,10 +119,13 @@ ACCEPTED = {
     "x-amz-tagging": "see REFUSALS: an empty tag set is what every object has",
 }
 
-_BY_OPERATION: dict[str, list[tuple[str, Refusal]]] = {}
+# operation -> (header, its WSGI environ key, refusal): a PutObject checks some 25
+# headers, so each is one dict lookup in the environ, not a header-name conversion.
+_BY_OPERATION: dict[str, list[tuple[str, str, Refusal]]] = {}
 for _refusal in REFUSALS:
     for _operation in _refusal.operations:
-        _BY_OPERATION.setdefault(_operation, []).extend((name, _refusal) for name in _refusal.headers)
+        _BY_OPERATION.setdefault(_operation, []).extend(
+            (name, "HTTP_" + name.upper().replace("-", "_"), _refusal) for name in _refusal.headers)
 
 # Operations whose versionId query parameter names a version of the request's key.
 VERSIONED_READS = frozenset({"GetObject", "HeadObject", "DeleteObject", "GetObjectAcl", "PutObjectAcl",
@@ -133,9 +136,9 @@ _NO_BUCKET_OWNER_CHECK = frozenset({"ListBuckets", "CreateBucket"})  # S3 define
 def check(svc, req) -> None:
     """Raise the S3Error for anything ``req`` asks for that is not done; called
     after authentication, before the handler (so before any body is read)."""
-    operation, headers = req.operation, req.headers
-    for name, refusal in _BY_OPERATION.get(operation, ()):
-        value = headers.get(name)
+    environ = req.environ
+    for name, key, refusal in _BY_OPERATION.get(req.operation, ()):
+        value = environ.get(key)
         if value is not None and refusal.applies(value):
             raise refusal.error(svc, req, name, value)
     _check_version(req)
