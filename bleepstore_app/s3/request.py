@@ -182,9 +182,29 @@ def authenticate(req: S3Request, credentials: CredentialCache, region: str) -> N
                                           lookup_secret, now, region)
     if signed.covered_headers is not None:  # SigV2 signs every x-amz-* header by construction
         sigv4.require_signed_headers(_amz_header_names(req.environ), signed.covered_headers)
+    if signed.presigned:
+        _hoist_query_headers(req)
     record = found["record"]
     req.signed = signed
     req.caller = Caller(record.access_key, record.owner_id, record.display_name)
+
+
+# Query parameters of a presigned URL that are the signature's own, not request headers.
+_PRESIGN_PARAMETERS = frozenset({"x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-expires",
+                                 "x-amz-signedheaders", "x-amz-signature", "x-amz-security-token",
+                                 "x-amz-content-sha256"})
+
+
+def _hoist_query_headers(req: S3Request) -> None:
+    """A presigned URL may carry x-amz-* headers as query parameters (SigV2
+    presigners move them all there; SigV4 SDKs hoist some): covered by the
+    signature like the rest of the query, they mean what the header means, so they
+    become headers unless the header itself was sent (never dropped in silence)."""
+    environ = req.environ
+    for name, value in req.query.items():
+        lower = name.lower()
+        if lower.startswith("x-amz-") and lower not in _PRESIGN_PARAMETERS:
+            environ.setdefault("HTTP_" + lower.upper().replace("-", "_"), value)
 
 
 def _amz_header_names(environ: dict) -> list[str]:

@@ -595,3 +595,41 @@ def test_streaming_put_trailer_after_non_trailer_mode_refused(server, s3, bucket
     resp = requests.put(f"{server.endpoint}{path}", data=body, headers=headers, timeout=30)
     _refused(resp, "InvalidRequest", 400, path)
     assert _keys(s3, bucket) == []
+
+
+# -- x-amz-* headers carried in a presigned URL's query mean what the header means ------------
+
+def test_sigv2_presigned_put_applies_the_acl_and_metadata_it_carries_in_its_query(server, s3, bucket):
+    """boto3's SigV2 presigner moves every x-amz-* header into the query; S3 applies
+    them (they were ignored: the object was private and had no metadata)."""
+    v2 = boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id=ACCESS_KEY,
+                      aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
+                      config=Config(signature_version="s3", s3={"addressing_style": "path"}))
+    url = v2.generate_presigned_url("put_object", Params={
+        "Bucket": bucket, "Key": "hoisted", "ACL": "public-read", "Metadata": {"colour": "blue"}})
+    assert "x-amz-acl=public-read" in url
+    assert requests.put(url, data=b"shared", timeout=30).status_code == 200
+    assert _public(s3, bucket, "hoisted")
+    assert _anonymous_get(server, bucket, "hoisted") == 200
+    assert s3.head_object(Bucket=bucket, Key="hoisted")["Metadata"] == {"colour": "blue"}
+
+
+def test_sigv4_presigned_put_applies_an_x_amz_header_hoisted_into_its_signed_query(server, s3, bucket):
+    request = AWSRequest(method="PUT", url=f"{server.endpoint}/{bucket}/hoisted?x-amz-acl=public-read")
+    botocore.auth.S3SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1", 300).add_auth(request)
+    assert requests.put(request.url, data=b"shared", timeout=30).status_code == 200
+    assert _public(s3, bucket, "hoisted")
+    # A header sent as well is what the request acts on (and it must be signed: here it is not).
+    resp = requests.put(request.url, data=b"other", headers={"x-amz-acl": "private"}, timeout=30)
+    _not_signed(resp, f"/{bucket}/hoisted", "x-amz-acl")
+    assert s3.get_object(Bucket=bucket, Key="hoisted")["Body"].read() == b"shared"
+
+
+def test_presigned_query_hoisting_refuses_what_the_header_would_refuse(server, s3, bucket):
+    request = AWSRequest(method="PUT",
+                         url=f"{server.endpoint}/{bucket}/sse?x-amz-server-side-encryption=AES256")
+    botocore.auth.S3SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1", 300).add_auth(request)
+    resp = requests.put(request.url, data=b"secret", timeout=30)
+    assert resp.status_code == 501, resp.content
+    assert error_of(resp)["Code"] == "NotImplemented"
+    assert "sse" not in _keys(s3, bucket)
