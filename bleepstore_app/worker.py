@@ -272,6 +272,11 @@ class S3Handler(PyWSGIHandler):
         current = self.wsgi_input
         self.wsgi_input = env["wsgi.input"] = _Input(self.rfile, current.content_length, socket=self.socket,
                                                      chunked_input=current.chunked_input)
+        if not current.chunked_input and not current.content_length:
+            # No body to hold back: answer at once. A final answer without the 100
+            # would also be allowed, but botocore then leaves part of it unread on a
+            # kept-alive connection and misreads the next response (a read timeout).
+            self.wsgi_input._send_100_continue()
 
     def _peer_is_trusted_proxy(self) -> bool:
         cfg = self.gunicorn_cfg

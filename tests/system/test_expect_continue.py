@@ -8,14 +8,17 @@ import io
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
 from ..conformance.helpers import error_of, raw_request_head, read_http_response, sign_headers
 from ..conftest import make_client
-from ..servers import OTHER_ACCESS_KEY, OTHER_SECRET_KEY, Server, write_config
+from ..servers import ACCESS_KEY, OTHER_ACCESS_KEY, OTHER_SECRET_KEY, SECRET_KEY, Server, write_config
 
 WAIT = 3.0  # how long the client waits for an answer before it would send its body anyway
 
@@ -106,6 +109,43 @@ def test_accepted_put_gets_100_then_200_and_keeps_its_connection(server, s3, buc
         assert status == 200 and got == body
     finally:
         exchange.close()
+
+
+def test_put_of_an_empty_body_gets_100_at_once_and_keeps_its_connection(server, s3, bucket):
+    """Nothing to hold back: the 100 goes out with no body read. Without it, the AWS
+    CLI (botocore) left part of the 200 unread on its kept-alive connection and its
+    next request on it hung until the read timeout (60 s per empty file in a sync)."""
+    exchange = Exchange(server, "PUT", f"/{bucket}/empty", b"")
+    try:
+        status, _, _ = exchange.first_answer()
+        assert status == 100
+        status, headers, resp = exchange.send_body()
+        assert status == 200, resp
+        assert headers.get("connection") != "close"
+        get = sign_headers("GET", f"{server.endpoint}/{bucket}/empty")
+        exchange.sock.sendall(raw_request_head("GET", f"/{bucket}/empty", get))
+        status, _, got, _ = read_http_response(exchange.sock, exchange.rest)
+        assert status == 200 and got == b""
+    finally:
+        exchange.close()
+
+
+def test_aws_cli_sync_of_empty_files_does_not_stall(server, s3, bucket, tmp_path):
+    """The AWS CLI sends Expect: 100-continue with every file, empty ones too, over
+    kept-alive connections; no upload may wait for its read timeout (here WAIT
+    seconds, one attempt: a stall fails the command)."""
+    for i in range(40):
+        (tmp_path / f"f{i:02d}").write_bytes(b"" if i % 3 == 0 else os.urandom(50 + i))
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+               AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
+    aws = str(Path(sys.executable).parent / "aws")
+    done = subprocess.run([aws, "--endpoint-url", server.endpoint, "--cli-read-timeout", str(int(WAIT)),
+                           "s3", "sync", str(tmp_path), f"s3://{bucket}/sync"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="sync/")["Contents"]
+    assert len(listed) == 40
 
 
 REFUSALS = [  # (name, who signs, target of the main user's bucket (or none), headers, code, status)
