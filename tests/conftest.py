@@ -92,6 +92,8 @@ def pytest_collection_modifyitems(config, items):
         param = getattr(getattr(item, "callspec", None), "params", {}).get("server", "")
         if "+" in str(param) and item.module.__name__.rsplit(".", 1)[-1] not in GATEWAY_SUITES:
             deselected.append(item)
+        elif param == "cluster" and item.get_closest_marker("direct_only"):
+            deselected.append(item)  # what it checks, nginx in front would answer itself
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if item not in deselected]
