@@ -6,7 +6,7 @@ import random
 
 from ..cooperative import gevent_active
 from ..service.multipart import reap_expired_uploads
-from .lease import holder_id, run_leased
+from .lease import run_leased
 from .sweeper import sweep_garbage
 
 log = logging.getLogger("bleepstore.jobs")
@@ -20,13 +20,13 @@ def start_background_jobs(services) -> None:
     if not gevent_active():
         return
     settings = services.settings
-    holder = holder_id()
+    # Each pass takes the lease under a fresh holder id (host, pid, random), made
+    # when it runs: correct after a fork, even if the app was built before it.
     _every(settings.sweep_interval_seconds, "sweeping unlinked blobs",
-           lambda: sweep_garbage(services.meta, services.storage, holder))
+           lambda: sweep_garbage(services.meta, services.storage))
     _every(settings.reap_interval_seconds, "reaping expired multipart uploads",
            lambda: run_leased(services.meta, REAPER_LEASE,
-                              lambda _lease: reap_expired_uploads(services, settings.upload_lifetime_seconds),
-                              holder))
+                              lambda _lease: reap_expired_uploads(services, settings.upload_lifetime_seconds)))
 
 
 def _every(interval: float, what: str, job) -> None:
