@@ -225,25 +225,30 @@ class MetadataStore(MultipartQueries, JobQueries):
         row = self.db.read(lambda cur: cur.one(Q_OBJECT, bucket=bucket, key=key))
         return _object_record(row) if row else None
 
-    def read_object(self, bucket: str, key: str, part_map: bool = False) -> ObjectVersion | None:
+    def read_object(self, bucket: str, key: str, part_map: bool = False,
+                    with_bytes: bool = True) -> ObjectVersion | None:
         """The current version of an object, whole: row, inline bytes and, when its
-        bytes are its parts or ``part_map`` asks for them, its parts.
+        bytes are its parts or ``part_map`` asks for them, its parts. Without
+        ``with_bytes`` (HeadObject) only the row, and the parts if asked for.
 
         A plain object is one statement. A multipart one is read again with its part
         map in one read transaction: the first read only says that parts are needed
         (a concurrent overwrite may replace the object between the two; the answer is
         then entirely the newer version, never a mix of both)."""
-        row = self.db.read(lambda cur: cur.one(Q_OBJECT_WITH_INLINE, bucket=bucket, key=key))
-        if row is not None and row[_PARTS_COUNT_INDEX] and (part_map or row[_LOCATION_INDEX] == t.MULTIPART_LOCATION):
+        q = Q_OBJECT_WITH_INLINE if with_bytes else Q_OBJECT
+        row = self.db.read(lambda cur: cur.one(q, bucket=bucket, key=key))
+        parts = None
+        if row is not None and row[_PARTS_COUNT_INDEX] and (
+                part_map or (with_bytes and row[_LOCATION_INDEX] == t.MULTIPART_LOCATION)):
             def work(cur: Cursor):
-                again = cur.one(Q_OBJECT_WITH_INLINE, bucket=bucket, key=key)
-                parts = cur.all(Q_OBJECT_PARTS, bucket=bucket, key=key) if again and again[_PARTS_COUNT_INDEX] else None
-                return again, parts
+                again = cur.one(q, bucket=bucket, key=key)
+                return again, (cur.all(Q_OBJECT_PARTS, bucket=bucket, key=key)
+                               if again and again[_PARTS_COUNT_INDEX] else None)
             row, parts = self.db.read_snapshot(work)
-        else:
-            parts = None
         if row is None:
             return None
+        if not with_bytes:
+            return ObjectVersion(_object_record(row), None, parts)
         data = row[-1]
         return ObjectVersion(_object_record(row[:-1]), bytes(data) if data is not None else None, parts)
 

@@ -200,8 +200,7 @@ def head_object(svc: Services, caller: Caller | None, bucket: str, key: str,
                 conditions: Conditions | None = None, part_map: bool = False) -> ObjectVersion:
     """HeadObject (metadata only; the part map too with ``part_map``, for
     partNumber). Raises NotModified / PreconditionFailed."""
-    version = _readable_version(svc, caller, bucket, key, conditions, part_map)
-    return version._replace(inline=None)
+    return _readable_version(svc, caller, bucket, key, conditions, part_map, with_bytes=False)
 
 
 def get_object(svc: Services, caller: Caller | None, bucket: str, key: str,
@@ -228,8 +227,8 @@ def get_object(svc: Services, caller: Caller | None, bucket: str, key: str,
 
 
 def _readable_version(svc: Services, caller: Caller | None, bucket: str, key: str,
-                      conditions: Conditions | None, part_map: bool) -> ObjectVersion:
-    version = svc.meta.read_object(bucket, key, part_map)
+                      conditions: Conditions | None, part_map: bool, with_bytes: bool = True) -> ObjectVersion:
+    version = svc.meta.read_object(bucket, key, part_map, with_bytes)
     if version is None:
         raise missing_object_error(svc, caller, bucket, key)
     check_read_access(svc, caller, version.record)
