@@ -633,3 +633,17 @@ def test_presigned_query_hoisting_refuses_what_the_header_would_refuse(server, s
     assert resp.status_code == 501, resp.content
     assert error_of(resp)["Code"] == "NotImplemented"
     assert "sse" not in _keys(s3, bucket)
+
+
+@pytest.mark.parametrize("extra", ["&x-amz-acl=public-read", "&x-amz-meta-owner=attacker",
+                                   "&X-Amz-Copy-Source=%2Fsecret%2Fk"])
+def test_sigv2_presigned_put_extended_with_an_x_amz_query_parameter_refused(server, s3, bucket, extra):
+    """Query x-amz-* parameters now act as headers: one appended to a SigV2 URL by
+    whoever holds it must break the signature, and nothing is stored."""
+    url = _v2_client(server).generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "up"},
+                                                    ExpiresIn=300)
+    _refused(_raw(server, "PUT", url + extra, b"attacker"), "SignatureDoesNotMatch", 403, f"/{bucket}/up")
+    assert "up" not in _keys(s3, bucket)
+    assert _raw(server, "PUT", url, b"owner").status_code == 200
+    assert not _public(s3, bucket, "up")
+    assert s3.head_object(Bucket=bucket, Key="up")["Metadata"] == {}
