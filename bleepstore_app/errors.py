@@ -68,6 +68,7 @@ NoSuchBucket = _error("NoSuchBucket", 404, "The specified bucket does not exist"
 NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
 NoSuchUpload = _error("NoSuchUpload", 404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
 NoSuchVersion = _error("NoSuchVersion", 404, "The specified version does not exist.")
+NoSuchObjectLockConfiguration = _error("NoSuchObjectLockConfiguration", 404, "The specified object does not have a ObjectLock configuration")
 # A bucket configuration that was never set (the Get* of each; see s3/handlers/bucket_config.py).
 NoSuchBucketPolicy = _error("NoSuchBucketPolicy", 404, "The bucket policy does not exist")
 NoSuchCORSConfiguration = _error("NoSuchCORSConfiguration", 404, "The CORS configuration does not exist")
@@ -85,6 +86,7 @@ MethodNotAllowed = _error("MethodNotAllowed", 405, "The specified method is not 
 BucketAlreadyExists = _error("BucketAlreadyExists", 409, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.")
 BucketAlreadyOwnedByYou = _error("BucketAlreadyOwnedByYou", 409, "Your previous request to create the named bucket succeeded and you already own it.")
 BucketNotEmpty = _error("BucketNotEmpty", 409, "The bucket you tried to delete is not empty")
+InvalidBucketState = _error("InvalidBucketState", 409, "The request is not valid with the current state of the bucket.")
 OperationAborted = _error("OperationAborted", 409, "A conflicting conditional operation is currently in progress against this resource. Try again.")
 MissingContentLength = _error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
 PreconditionFailed = _error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold")

@@ -78,12 +78,16 @@ class UploadRecord:
     state: str
     completed_etag: str | None
     completed_checksum: str | None
+    lock_mode: str | None = None
+    lock_until: int | None = None
+    legal_hold: bool = False
 
     @classmethod
     def from_row(cls, row) -> "UploadRecord":
         m = dict(zip(_UPLOAD_NAMES, row))
         m["content_headers"] = loads(m["content_headers"])
         m["user_metadata"] = loads(m["user_metadata"])
+        m["legal_hold"] = bool(m["legal_hold"])
         return cls(**m)
 
     def to_row(self) -> dict:
@@ -164,14 +168,14 @@ class MultipartQueries:
 
     def complete_upload(self, upload_id: str, bucket: str, key: str,
                         assemble: Callable[[UploadRecord, list[PartRecord]], tuple[ObjectRecord, list[dict], list[str]]],
-                        ) -> tuple[UploadRecord, ObjectRecord | None]:
+                        versioning: str | None = None) -> tuple[UploadRecord, ObjectRecord | None]:
         """Turn an open upload into its object, in one transaction.
 
         ``assemble(upload, parts)`` checks the parts (raising the S3 error) and
         returns the object record, its object_parts rows and the locations of
         uploaded parts left out (those, and the replaced version's blobs, go to the
-        sweeper). Returns (upload, record); record is None when the upload had
-        already been completed.
+        sweeper). ``versioning`` is the bucket's state (see put_object). Returns
+        (upload, record); record is None when the upload had already been completed.
         """
         def work(cur: Cursor):
             row = cur.one(Q_LOCK_UPLOAD, upload_id=upload_id, bucket=bucket, key=key)
@@ -182,7 +186,7 @@ class MultipartQueries:
                 return upload, None
             parts = [_part(r) for r in cur.all(Q_PARTS, upload_id=upload_id, after=0, limit=10_001)]
             record, object_parts, unused = assemble(upload, parts)
-            self.write_object(cur, record, parts=object_parts)
+            self.write_object(cur, record, parts=object_parts, versioning=versioning)
             cur.run(Q_DELETE_PARTS, upload_id=upload_id)
             cur.run(Q_MARK_COMPLETED, upload_id=upload_id, etag=record.etag,
                     checksum=next(iter(record.checksums.values()), None))

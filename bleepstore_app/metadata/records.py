@@ -55,6 +55,12 @@ class BucketRecord:
     region: str
     created_at: int
     acl: str | None = None
+    versioning: str | None = None     # None (never versioned), "Enabled", "Suspended"
+    object_lock: str | None = None    # JSON text when Object Lock is enabled
+
+    @property
+    def lock_config(self) -> dict | None:
+        return loads(self.object_lock) if self.object_lock else None
 
 
 @dataclass(slots=True)
@@ -75,6 +81,12 @@ class ObjectRecord:
     checksums: dict = field(default_factory=dict)
     acl: str | None = None
     parts_count: int | None = None
+    version_id: str = "null"
+    version_seq: int = 0
+    delete_marker: bool = False
+    lock_mode: str | None = None      # "GOVERNANCE" or "COMPLIANCE"
+    lock_until: int | None = None     # microseconds
+    legal_hold: bool = False
 
     def to_row(self) -> dict:
         return {
@@ -84,8 +96,38 @@ class ObjectRecord:
             "user_metadata": dumps(self.user_metadata), "checksums": dumps(self.checksums),
             "owner_id": self.owner_id, "owner_display_name": self.owner_display_name,
             "acl": self.acl, "data_location": self.data_location, "data_inline": self.data_inline,
-            "parts_count": self.parts_count,
+            "parts_count": self.parts_count, "version_id": self.version_id, "version_seq": self.version_seq,
+            "delete_marker": self.delete_marker, "lock_mode": self.lock_mode, "lock_until": self.lock_until,
+            "legal_hold": self.legal_hold,
         }
+
+    def locked_at(self, now: int, bypass_governance: bool = False) -> bool:
+        """Whether Object Lock forbids deleting this version now (a legal hold, or a
+        retention period not over: COMPLIANCE always, GOVERNANCE unless bypassed)."""
+        if self.legal_hold:
+            return True
+        if self.lock_until is None or self.lock_until <= now:
+            return False
+        return self.lock_mode == "COMPLIANCE" or not bypass_governance
+
+
+class VersionLocked(Exception):
+    """Object Lock forbids deleting (or weakening the lock of) this version."""
+
+
+class ListedVersion(NamedTuple):
+    """One row of ListObjectVersions."""
+    key: str
+    version_id: str
+    version_seq: int
+    is_latest: bool
+    delete_marker: bool
+    size: int
+    etag: str
+    last_modified: int
+    storage_class: str
+    owner_id: str
+    owner_display_name: str
 
 
 class ListedObject(NamedTuple):

@@ -6,9 +6,9 @@ deciding which S3 error that means is the service layer's job.
 """
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from typing import Iterable
 
-from sqlalchemy import and_, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import and_, bindparam, delete, false, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import tables as t
@@ -16,10 +16,12 @@ from .engine import Cursor, Database, Prepared
 from .jobs import JobQueries, defer_deletion
 from .multipart import MultipartQueries, NoUpload
 from .records import (BucketRecord, ConditionFailed, CredentialRecord, ListedObject, MissingBucket, ObjectRecord,
-                      loads, now_us)
+                      VersionLocked, now_us)
+from .versions import (ObjectVersion, VersionQueries, move_to_history, object_record as _object_record,
+                       release_version, take_null_from_history)
 
 
-__all__ = ["MetadataStore", "MissingBucket", "ConditionFailed", "NoUpload", "ObjectVersion"]
+__all__ = ["MetadataStore", "MissingBucket", "ConditionFailed", "NoUpload", "ObjectVersion", "VersionLocked"]
 
 def _dialect_insert(dialect: str, table):
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
@@ -37,13 +39,15 @@ def _upsert(table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Prepared:
 o, b, cr, inl = t.objects.c, t.buckets.c, t.credentials.c, t.inline_data.c
 up, pt = t.multipart_uploads.c, t.multipart_parts.c
 
-_BUCKET_COLUMNS = (b.name, b.owner_id, b.owner_display_name, b.region, b.created_at, b.acl)
+_BUCKET_COLUMNS = (b.name, b.owner_id, b.owner_display_name, b.region, b.created_at, b.acl, b.versioning,
+                   b.object_lock)
 _OBJECT_COLUMNS = tuple(t.objects.c)
 _OBJECT_NAMES = tuple(c.name for c in _OBJECT_COLUMNS)
 _LISTING_COLUMNS = (o.key, o.size, o.etag, o.last_modified, o.storage_class, o.owner_id, o.owner_display_name)
 _BOOLEAN_INDEX = _OBJECT_NAMES.index("data_inline")
 _PARTS_COUNT_INDEX = _OBJECT_NAMES.index("parts_count")
 _LOCATION_INDEX = _OBJECT_NAMES.index("data_location")
+_VERSION_ID_INDEX = _OBJECT_NAMES.index("version_id")
 
 Q_CREDENTIAL = Prepared(select(cr.access_key, cr.secret_key, cr.owner_id, cr.display_name)
                         .where(cr.access_key == bindparam("access_key"), cr.active.is_(True)))
@@ -59,8 +63,13 @@ Q_PARTS_IN_BUCKET = Prepared(select(pt.data_location).join(t.multipart_uploads, 
                              .where(up.bucket == bindparam("bucket")))
 Q_DELETE_UPLOADS_IN = Prepared(delete(t.multipart_uploads).where(up.bucket == bindparam("bucket")))
 Q_DELETE_BUCKET = Prepared(delete(t.buckets).where(b.name == bindparam("bucket")))
-Q_SET_OBJECT_ACL = Prepared(update(t.objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
+Q_SET_OBJECT_ACL = Prepared(update(t.objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"),
+                                                    o.delete_marker == false())
                             .values(acl=bindparam("acl")))
+Q_SET_BUCKET_VERSIONING = Prepared(update(t.buckets).where(b.name == bindparam("bucket"))
+                                   .values(versioning=bindparam("versioning")))
+Q_SET_BUCKET_OBJECT_LOCK = Prepared(update(t.buckets).where(b.name == bindparam("bucket"))
+                                    .values(object_lock=bindparam("object_lock"), versioning="Enabled"))
 Q_OWNER_NAME = Prepared(select(cr.display_name).where(cr.owner_id == bindparam("owner_id")).limit(1))
 Q_SET_BUCKET_ACL = Prepared(update(t.buckets).where(b.name == bindparam("bucket")).values(acl=bindparam("acl")))
 
@@ -72,7 +81,8 @@ Q_OBJECT_WITH_INLINE = Prepared(
     .where(_WHERE_KEY))
 # FOR UPDATE (PostgreSQL; SQLite writers are serialised anyway): the location read
 # is the one this transaction replaces, even with writers racing on other nodes.
-Q_OBJECT_LOCATION = Prepared(select(o.data_location, o.data_inline, o.etag, o.parts_count)
+Q_OBJECT_LOCATION = Prepared(select(o.data_location, o.data_inline, o.etag, o.parts_count, o.version_id,
+                                    o.version_seq, o.delete_marker)
                              .where(_WHERE_KEY).with_for_update())
 Q_INSERT_OBJECT_IF_ABSENT = Prepared(lambda d: _dialect_insert(d, t.objects).values(
     {c: bindparam(c) for c in _OBJECT_NAMES}).on_conflict_do_nothing(index_elements=["bucket", "key"]))
@@ -82,11 +92,10 @@ Q_DELETE_OBJECT = Prepared(delete(t.objects).where(_WHERE_KEY))
 Q_INSERT_INLINE = Prepared(insert(t.inline_data).values(id=bindparam("id"), data=bindparam("data")))
 Q_DELETE_INLINE = Prepared(delete(t.inline_data).where(inl.id == bindparam("id")))
 op_ = t.object_parts.c
-_WHERE_OBJECT_PARTS = and_(op_.bucket == bindparam("bucket"), op_.key == bindparam("key"))
+_WHERE_OBJECT_PARTS = and_(op_.bucket == bindparam("bucket"), op_.key == bindparam("key"),
+                           op_.version_id == bindparam("version_id"))
 Q_OBJECT_PARTS = Prepared(select(op_.part_number, op_.offset, op_.size, op_.etag, op_.checksums, op_.data_location)
                           .where(_WHERE_OBJECT_PARTS).order_by(op_.part_number))
-Q_OBJECT_PART_LOCATIONS = Prepared(select(op_.data_location).where(_WHERE_OBJECT_PARTS))
-Q_DELETE_OBJECT_PARTS = Prepared(delete(t.object_parts).where(_WHERE_OBJECT_PARTS))
 Q_INSERT_OBJECT_PART = Prepared(insert(t.object_parts).values(
     {c.name: bindparam(c.name) for c in t.object_parts.c}))
 Q_PING = Prepared(select(literal(1)))
@@ -97,7 +106,7 @@ Q_COUNT_OBJECTS = Prepared(select(func.count()).select_from(t.objects).where(o.b
 _LIST_BASE = select(*_LISTING_COLUMNS).order_by(o.key).limit(bindparam("limit"))
 _LIST_QUERIES = {
     (inclusive, bounded): Prepared(_LIST_BASE.where(
-        o.bucket == bindparam("bucket"),
+        o.bucket == bindparam("bucket"), o.delete_marker == false(),
         (o.key >= bindparam("start")) if inclusive else (o.key > bindparam("start")),
         *([o.key < bindparam("high")] if bounded else [])))
     for inclusive in (True, False) for bounded in (True, False)
@@ -105,43 +114,7 @@ _LIST_QUERIES = {
 
 
 
-def _release(cur: Cursor, bucket: str, key: str, old: tuple, not_before: int) -> None:
-    """Drop what a replaced or deleted version owns besides its row (inline bytes,
-    part rows), and hand its blobs to the sweeper: readers that already hold the
-    version keep reading it until ``not_before``."""
-    location, inline, parts_count = old[0], old[1], old[3]
-    if inline:  # read in the same statement as its row: no reader can be left holding it
-        cur.run(Q_DELETE_INLINE, id=location)
-        return
-    released = [location]
-    if location == t.MULTIPART_LOCATION:  # its bytes are its part blobs
-        released = [r[0] for r in cur.all(Q_OBJECT_PART_LOCATIONS, bucket=bucket, key=key)]
-    if parts_count:  # part rows (of a composed object too: they map partNumber to offsets)
-        cur.run(Q_DELETE_OBJECT_PARTS, bucket=bucket, key=key)
-    defer_deletion(cur, released, not_before)
-
-
-def _object_record(row) -> ObjectRecord:
-    m = dict(zip(_OBJECT_NAMES, row))
-    return ObjectRecord(
-        bucket=m["bucket"], key=m["key"], size=m["size"], etag=m["etag"], last_modified=m["last_modified"],
-        owner_id=m["owner_id"], owner_display_name=m["owner_display_name"], data_location=m["data_location"],
-        data_inline=bool(m["data_inline"]), storage_class=m["storage_class"], content_type=m["content_type"],
-        content_headers=loads(m["content_headers"]), user_metadata=loads(m["user_metadata"]),
-        checksums=loads(m["checksums"]), acl=m["acl"], parts_count=m["parts_count"],
-    )
-
-
-class ObjectVersion(NamedTuple):
-    """One committed version of an object, as a reader serves it: the row, its
-    inline bytes (inline objects), and its part map (when asked for or needed),
-    all from one snapshot."""
-    record: ObjectRecord
-    inline: bytes | None
-    parts: list[tuple] | None  # (part_number, offset, size, etag, checksums, location)
-
-
-class MetadataStore(MultipartQueries, JobQueries):
+class MetadataStore(VersionQueries, MultipartQueries, JobQueries):
     """Everything the service layer asks of the metadata database.
 
     A write never deletes blobs: what it unlinks is recorded in blob_garbage in the
@@ -180,7 +153,8 @@ class MetadataStore(MultipartQueries, JobQueries):
         def work(cur: Cursor) -> BucketRecord | None:
             if cur.run(Q_CREATE_BUCKET, name=record.name, owner_id=record.owner_id,
                        owner_display_name=record.owner_display_name, region=record.region,
-                       created_at=record.created_at, acl=record.acl) == 1:
+                       created_at=record.created_at, acl=record.acl, versioning=record.versioning,
+                       object_lock=record.object_lock) == 1:
                 return None
             row = cur.one(Q_BUCKET, name=record.name)
             return BucketRecord(*row) if row else None
@@ -210,8 +184,18 @@ class MetadataStore(MultipartQueries, JobQueries):
     def set_bucket_acl(self, name: str, acl: str) -> None:
         self.db.write(lambda cur: cur.run(Q_SET_BUCKET_ACL, bucket=name, acl=acl))
 
-    def set_object_acl(self, bucket: str, key: str, acl: str) -> bool:
-        """Replace an object's ACL; False when the object is gone."""
+    def set_bucket_versioning(self, name: str, state: str) -> None:
+        self.db.write(lambda cur: cur.run(Q_SET_BUCKET_VERSIONING, bucket=name, versioning=state))
+
+    def set_bucket_object_lock(self, name: str, config: str) -> None:
+        """Store the Object Lock configuration (JSON); Object Lock keeps versioning on."""
+        self.db.write(lambda cur: cur.run(Q_SET_BUCKET_OBJECT_LOCK, bucket=name, object_lock=config))
+
+    def set_object_acl(self, bucket: str, key: str, acl: str, version_id: str | None = None) -> bool:
+        """Replace the ACL of the current version (or of ``version_id``); False when
+        there is no such version (or it is a delete marker)."""
+        if version_id is not None:
+            return self.set_version_acl(bucket, key, version_id, acl)
         return self.db.write(lambda cur: cur.run(Q_SET_OBJECT_ACL, b_bucket=bucket, b_key=key, acl=acl)) == 1
 
     def owner_display_name(self, owner_id: str) -> str | None:
@@ -221,20 +205,26 @@ class MetadataStore(MultipartQueries, JobQueries):
 
     # -- objects -----------------------------------------------------------
 
-    def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectRecord | None:
+        """The current version's row (a delete marker too), or that of ``version_id``."""
+        if version_id is not None:
+            return self.get_version(bucket, key, version_id)
         row = self.db.read(lambda cur: cur.one(Q_OBJECT, bucket=bucket, key=key))
         return _object_record(row) if row else None
 
     def read_object(self, bucket: str, key: str, part_map: bool = False,
-                    with_bytes: bool = True) -> ObjectVersion | None:
-        """The current version of an object, whole: row, inline bytes and, when its
-        bytes are its parts or ``part_map`` asks for them, its parts. Without
-        ``with_bytes`` (HeadObject) only the row, and the parts if asked for.
+                    with_bytes: bool = True, version_id: str | None = None) -> ObjectVersion | None:
+        """The current version of an object (or ``version_id``), whole: row, inline
+        bytes and, when its bytes are its parts or ``part_map`` asks for them, its
+        parts. Without ``with_bytes`` (HeadObject) only the row, and the parts if
+        asked for. The row may be a delete marker's.
 
         A plain object is one statement. A multipart one is read again with its part
         map in one read transaction: the first read only says that parts are needed
         (a concurrent overwrite may replace the object between the two; the answer is
         then entirely the newer version, never a mix of both)."""
+        if version_id is not None:
+            return self.read_version(bucket, key, version_id, part_map, with_bytes)
         q = Q_OBJECT_WITH_INLINE if with_bytes else Q_OBJECT
         row = self.db.read(lambda cur: cur.one(q, bucket=bucket, key=key))
         parts = None
@@ -242,7 +232,8 @@ class MetadataStore(MultipartQueries, JobQueries):
                 part_map or (with_bytes and row[_LOCATION_INDEX] == t.MULTIPART_LOCATION)):
             def work(cur: Cursor):
                 again = cur.one(q, bucket=bucket, key=key)
-                return again, (cur.all(Q_OBJECT_PARTS, bucket=bucket, key=key)
+                return again, (cur.all(Q_OBJECT_PARTS, bucket=bucket, key=key,
+                                       version_id=again[_VERSION_ID_INDEX])
                                if again and again[_PARTS_COUNT_INDEX] else None)
             row, parts = self.db.read_snapshot(work)
         if row is None:
@@ -254,64 +245,70 @@ class MetadataStore(MultipartQueries, JobQueries):
 
     def put_object(self, record: ObjectRecord, inline: bytes | None = None, *,
                    if_none_match: bool = False, if_match: str | None = None,
-                   parts: list[dict] | None = None) -> None:
-        """Insert or replace an object row (and its inline bytes, or its part rows)
-        in one transaction; the replaced version's blobs go to the sweeper.
+                   parts: list[dict] | None = None, versioning: str | None = None) -> None:
+        """Make ``record`` the key's current version (with its inline bytes, or its
+        part rows) in one transaction. ``versioning`` is the bucket's state: in a
+        versioned bucket the previous current version becomes noncurrent, unless
+        both are the "null" version (then, as in a never-versioned bucket, the old
+        one is replaced and its blobs go to the sweeper).
 
-        ``if_none_match`` (create only) and ``if_match`` (replace only that ETag)
-        are checked under the row lock, so they hold even against concurrent
-        writers. Raises MissingBucket, ConditionFailed.
+        ``if_none_match`` (no current object) and ``if_match`` (the current object
+        has that ETag) are checked under the row lock, so they hold even against
+        concurrent writers; a delete marker counts as no object. Raises
+        MissingBucket, ConditionFailed.
         """
         try:
             self.db.write(lambda cur: self.write_object(cur, record, inline, if_none_match=if_none_match,
-                                                        if_match=if_match, parts=parts))
+                                                        if_match=if_match, parts=parts, versioning=versioning))
         except self.db.IntegrityError:
             raise MissingBucket(record.bucket) from None
 
     def write_object(self, cur: Cursor, record: ObjectRecord, inline: bytes | None = None, *,
                      if_none_match: bool = False, if_match: str | None = None,
-                     parts: list[dict] | None = None) -> None:
-        """put_object's statements, for use inside a larger transaction."""
-        row = record.to_row()
+                     parts: list[dict] | None = None, versioning: str | None = None) -> None:
+        """put_object's statements, for use inside a larger transaction. Sets
+        ``record.version_seq``."""
+        bucket, key = record.bucket, record.key
         if inline is not None:
             cur.run(Q_INSERT_INLINE, id=record.data_location, data=inline)
         while True:
-            old = cur.one(Q_OBJECT_LOCATION, bucket=record.bucket, key=record.key)
-            if if_none_match and old is not None:
+            old = cur.one(Q_OBJECT_LOCATION, bucket=bucket, key=key)
+            exists = old is not None and not old[6]
+            if if_none_match and exists:
                 raise ConditionFailed("exists")
-            if if_match is not None and (old is None or old[2] != if_match):
-                raise ConditionFailed("missing" if old is None else "etag")
-            if old is not None:
-                _release(cur, record.bucket, record.key, old, self.garbage_not_before())
-                cur.run(Q_UPDATE_OBJECT, b_bucket=record.bucket, b_key=record.key, **row)
-                break
-            if cur.run(Q_INSERT_OBJECT_IF_ABSENT, **row) == 1:
-                break
-            # Another writer inserted the key after our read: lock its row and replace it.
+            if if_match is not None and (not exists or old[2] != if_match):
+                raise ConditionFailed("etag" if exists else "missing")
+            if old is None:
+                record.version_seq = now_us()
+                if cur.run(Q_INSERT_OBJECT_IF_ABSENT, **record.to_row()) == 1:
+                    break
+                continue  # another writer inserted the key after our read: lock its row and go on
+            record.version_seq = max(now_us(), old[5] + 1)
+            not_before = self.garbage_not_before()
+            if old[4] == record.version_id:  # the "null" version, replaced in place
+                release_version(cur, bucket, key, old[4], old, not_before)
+            else:
+                move_to_history(cur, bucket, key)
+                if record.version_id == t.NULL_VERSION:  # a suspended bucket keeps one null version
+                    take_null_from_history(cur, bucket, key, not_before)
+            row = record.to_row()
+            del row["bucket"], row["key"]
+            cur.run(Q_UPDATE_OBJECT, b_bucket=bucket, b_key=key, **row)
+            break
         for part in parts or ():
-            cur.run(Q_INSERT_OBJECT_PART, bucket=record.bucket, key=record.key, **part)
+            cur.run(Q_INSERT_OBJECT_PART, bucket=bucket, key=key, version_id=record.version_id, **part)
 
     def delete_object(self, bucket: str, key: str) -> bool:
-        """Delete an object row (its blobs go to the sweeper). Returns whether it existed."""
+        """Delete the key of a never-versioned bucket (its blobs go to the
+        sweeper). Returns whether it existed."""
         def work(cur: Cursor) -> bool:
             old = cur.one(Q_OBJECT_LOCATION, bucket=bucket, key=key)
             if old is None:
                 return False
-            _release(cur, bucket, key, old, self.garbage_not_before())
+            release_version(cur, bucket, key, old[4], old, self.garbage_not_before())
             cur.run(Q_DELETE_OBJECT, bucket=bucket, key=key)
             return True
         return self.db.write(work)
-
-    def delete_objects(self, bucket: str, keys: list[str]) -> None:
-        """Delete many object rows in one transaction (missing keys are not an error)."""
-        def work(cur: Cursor) -> None:
-            not_before = self.garbage_not_before()
-            for key in keys:
-                old = cur.one(Q_OBJECT_LOCATION, bucket=bucket, key=key)
-                if old is not None:
-                    _release(cur, bucket, key, old, not_before)
-                    cur.run(Q_DELETE_OBJECT, bucket=bucket, key=key)
-        self.db.write(work)
 
     def list_objects(self, bucket: str, start: str, inclusive: bool, high: str | None,
                      limit: int) -> list[ListedObject]:
@@ -342,6 +339,7 @@ class MetadataStore(MultipartQueries, JobQueries):
         the sweeper will delete in its time (readers may still be reading them)."""
         with self.db.engine.connect() as conn:  # not a hot path: plain SQLAlchemy
             used = set()
-            for column in (o.data_location, pt.data_location, op_.data_location, t.blob_garbage.c.location):
+            for column in (o.data_location, t.object_versions.c.data_location, pt.data_location, op_.data_location,
+                           t.blob_garbage.c.location):
                 used |= {r[0] for r in conn.execute(select(column).where(column.in_(candidates)))}
         return used

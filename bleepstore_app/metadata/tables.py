@@ -9,8 +9,8 @@ epoch (UTC): cheap to compare and to read back in bulk on every engine.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, ForeignKey, ForeignKeyConstraint, Index, Integer, LargeBinary,
-    MetaData, String, Table, Text,
+    BigInteger, Boolean, Column, ForeignKey, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table, Text, false,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -49,35 +49,78 @@ buckets = Table(
     Column("created_at", BigInteger, nullable=False),
     # Access control list as JSON text (grants), written by the ACL operations.
     Column("acl", Text, nullable=True),
+    # NULL (never versioned), "Enabled" or "Suspended": once set, never NULL again.
+    Column("versioning", String(16), nullable=True),
+    # JSON text when Object Lock is enabled: {"enabled": true} plus the default
+    # retention ({"mode": "GOVERNANCE", "days": 30} or "years").
+    Column("object_lock", Text, nullable=True),
 )
 
+NULL_VERSION = "null"
+
+
+def _version_columns() -> list[Column]:
+    """The columns of one version of an object: ``objects`` holds each key's
+    current version, ``object_versions`` the noncurrent ones, row for row alike."""
+    return [
+        Column("size", BigInteger, nullable=False),
+        Column("etag", String(80), nullable=False),
+        Column("last_modified", BigInteger, nullable=False),
+        Column("storage_class", String(32), nullable=False, default="STANDARD"),
+        Column("content_type", String(1024), nullable=True),
+        # JSON text: the other standard content headers (Cache-Control, Content-Disposition,
+        # Content-Encoding, Content-Language, Expires) and x-amz-meta-* user metadata.
+        Column("content_headers", Text, nullable=True),
+        Column("user_metadata", Text, nullable=True),
+        # JSON text: {"CRC32": "base64", ...} plus the checksum type, when sent.
+        Column("checksums", Text, nullable=True),
+        Column("owner_id", String(128), nullable=False),
+        Column("owner_display_name", String(256), nullable=False),
+        Column("acl", Text, nullable=True),
+        # Where the bytes are: a storage-backend location (a unique name per write), the
+        # id of a row in ``inline_data`` when the object is stored inline, or
+        # MULTIPART_LOCATION when its bytes are the blobs listed in ``object_parts``.
+        Column("data_location", String(256), nullable=False),
+        Column("data_inline", Boolean, nullable=False, default=False),
+        # Number of parts of an object made by CompleteMultipartUpload (else NULL).
+        Column("parts_count", Integer, nullable=True),
+        # "null" for a write to a never-versioned or suspended bucket, else a fresh id.
+        Column("version_id", String(64), nullable=False, server_default=NULL_VERSION),
+        # Orders one key's versions (larger is newer): a write takes
+        # max(now in microseconds, current's + 1), so it is newer than all of them.
+        Column("version_seq", BigInteger, nullable=False, server_default=text("0")),
+        Column("delete_marker", Boolean, nullable=False, server_default=false()),
+        # Object Lock: "GOVERNANCE" or "COMPLIANCE" until ``lock_until`` (microseconds),
+        # and the legal hold; both only ever set in a bucket with Object Lock.
+        Column("lock_mode", String(16), nullable=True),
+        Column("lock_until", BigInteger, nullable=True),
+        Column("legal_hold", Boolean, nullable=False, server_default=false()),
+    ]
+
+
 # Object keys are up to 1024 bytes of UTF-8; 1024 characters always holds them.
+# The current version of each key (a delete marker too, when it is the newest):
+# every read, write and listing of current objects is one primary-key lookup here.
 objects = Table(
     "objects", metadata,
     Column("bucket", ByteOrderString(63), ForeignKey("buckets.name", ondelete="CASCADE"), primary_key=True),
     Column("key", ByteOrderString(1024), primary_key=True),
-    Column("size", BigInteger, nullable=False),
-    Column("etag", String(80), nullable=False),
-    Column("last_modified", BigInteger, nullable=False),
-    Column("storage_class", String(32), nullable=False, default="STANDARD"),
-    Column("content_type", String(1024), nullable=True),
-    # JSON text: the other standard content headers (Cache-Control, Content-Disposition,
-    # Content-Encoding, Content-Language, Expires) and x-amz-meta-* user metadata.
-    Column("content_headers", Text, nullable=True),
-    Column("user_metadata", Text, nullable=True),
-    # JSON text: {"CRC32": "base64", ...} plus the checksum type, when sent.
-    Column("checksums", Text, nullable=True),
-    Column("owner_id", String(128), nullable=False),
-    Column("owner_display_name", String(256), nullable=False),
-    Column("acl", Text, nullable=True),
-    # Where the bytes are: a storage-backend location (a unique name per write), the
-    # id of a row in ``inline_data`` when the object is stored inline, or
-    # MULTIPART_LOCATION when its bytes are the blobs listed in ``object_parts``.
-    Column("data_location", String(256), nullable=False),
-    Column("data_inline", Boolean, nullable=False, default=False),
-    # Number of parts of an object made by CompleteMultipartUpload (else NULL).
-    Column("parts_count", Integer, nullable=True),
+    *_version_columns(),
     Index("ix_objects_data_location", "data_location"),
+    sqlite_with_rowid=False,
+)
+
+# The noncurrent versions of keys in versioned buckets; a key has rows here only
+# while it has a row in ``objects`` (deleting the current version promotes the
+# newest of these). Never-versioned buckets have none.
+object_versions = Table(
+    "object_versions", metadata,
+    Column("bucket", ByteOrderString(63), ForeignKey("buckets.name", ondelete="CASCADE"), nullable=False),
+    Column("key", ByteOrderString(1024), nullable=False),
+    *_version_columns(),
+    PrimaryKeyConstraint("bucket", "key", "version_seq"),
+    Index("ix_object_versions_version_id", "bucket", "key", "version_id", unique=True),
+    Index("ix_object_versions_data_location", "data_location"),
     sqlite_with_rowid=False,
 )
 
@@ -90,19 +133,20 @@ inline_data = Table(
 
 MULTIPART_LOCATION = "multipart"
 
-# The parts of a completed multipart object, each its own blob, in order: the
-# object's bytes are these blobs back to back (completion copies nothing).
+# The parts of a completed multipart object (of one version of it), each its own
+# blob, in order: the object's bytes are these blobs back to back (completion
+# copies nothing). The version's row may be in ``objects`` or ``object_versions``.
 object_parts = Table(
     "object_parts", metadata,
     Column("bucket", ByteOrderString(63), primary_key=True),
     Column("key", ByteOrderString(1024), primary_key=True),
+    Column("version_id", String(64), primary_key=True, server_default=NULL_VERSION),
     Column("part_number", Integer, primary_key=True),
     Column("offset", BigInteger, nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("etag", String(80), nullable=False),
     Column("checksums", Text, nullable=True),
     Column("data_location", String(256), nullable=False),
-    ForeignKeyConstraint(["bucket", "key"], ["objects.bucket", "objects.key"], ondelete="CASCADE"),
     Index("ix_object_parts_data_location", "data_location"),
     sqlite_with_rowid=False,
 )
@@ -127,6 +171,10 @@ multipart_uploads = Table(
     Column("state", String(16), nullable=False, default="open"),
     Column("completed_etag", String(80), nullable=True),
     Column("completed_checksum", String(128), nullable=True),
+    # Object Lock asked for at CreateMultipartUpload, given to the completed object.
+    Column("lock_mode", String(16), nullable=True),
+    Column("lock_until", BigInteger, nullable=True),
+    Column("legal_hold", Boolean, nullable=False, server_default=false()),
     Index("ix_multipart_uploads_bucket_key", "bucket", "key", "upload_id"),
     Index("ix_multipart_uploads_initiated_at", "initiated_at"),
 )

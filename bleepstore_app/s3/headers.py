@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import re
 from urllib.parse import unquote
+from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Mapping
 
 from .. import errors
 from ..metadata.records import ObjectRecord
 from ..service.conditions import Conditions
+from ..service.object_lock import MODES as LOCK_MODES, LockRequest
 from ..service.objects import ObjectAttributes
 
 # Stored as sent and returned on GET/HEAD (besides Content-Type).
@@ -35,15 +37,62 @@ def http_date(us: int) -> str:
     return formatdate(us // 1_000_000, usegmt=True)
 
 
-def copy_source(value: str) -> tuple[str, str]:
-    """x-amz-copy-source: URL-encoded ``bucket/key``, leading slash optional
-    (a ``?versionId=`` suffix is accepted; versioning is not supported)."""
-    path = value.split("?versionId=", 1)[0]
+def copy_source(value: str) -> tuple[str, str, str | None]:
+    """x-amz-copy-source: URL-encoded ``bucket/key``, leading slash optional,
+    then optionally ``?versionId=<id>``: (bucket, key, version id or None)."""
+    path, asked, version = value.partition("?versionId=")
     bucket, _, key = unquote(path.lstrip("/")).partition("/")
-    if not bucket or not key:
+    if not bucket or not key or (asked and not version):
         raise errors.InvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
                                      ArgumentName="x-amz-copy-source", ArgumentValue=value)
-    return bucket, key
+    return bucket, key, (version or None)
+
+
+def iso_time(value: str, argument: str) -> int:
+    """An ISO 8601 timestamp (Object Lock dates) as microseconds since the epoch."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise errors.InvalidArgument("The retain until date is not valid", ArgumentName=argument,
+                                     ArgumentValue=value) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return int(parsed.timestamp() * 1_000_000)
+
+
+def iso_date(us: int) -> str:
+    """Microseconds as the ISO 8601 form S3 uses in Object Lock headers."""
+    return datetime.fromtimestamp(us / 1_000_000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{(us // 1000) % 1000:03d}Z"
+
+
+def lock_request(headers: Mapping[str, str]) -> LockRequest | None:
+    """x-amz-object-lock-mode / -retain-until-date / -legal-hold on a write."""
+    mode = headers.get("x-amz-object-lock-mode")
+    until = headers.get("x-amz-object-lock-retain-until-date")
+    hold = headers.get("x-amz-object-lock-legal-hold")
+    if mode is None and until is None and hold is None:
+        return None
+    if mode is not None and mode not in LOCK_MODES:
+        raise errors.InvalidArgument("Unknown wormMode directive.", ArgumentName="x-amz-object-lock-mode",
+                                     ArgumentValue=mode)
+    if hold is not None and hold not in ("ON", "OFF"):
+        raise errors.InvalidArgument("Legal Hold must be either of 'ON' or 'OFF'",
+                                     ArgumentName="x-amz-object-lock-legal-hold", ArgumentValue=hold)
+    return LockRequest(mode=mode,
+                       retain_until=iso_time(until, "x-amz-object-lock-retain-until-date") if until else None,
+                       legal_hold=None if hold is None else hold == "ON")
+
+
+def lock_headers(record: ObjectRecord) -> dict[str, str]:
+    """The Object Lock headers of GetObject/HeadObject."""
+    out = {}
+    if record.lock_mode is not None and record.lock_until is not None:
+        out["x-amz-object-lock-mode"] = record.lock_mode
+        out["x-amz-object-lock-retain-until-date"] = iso_date(record.lock_until)
+    if record.legal_hold:
+        out["x-amz-object-lock-legal-hold"] = "ON"
+    return out
 
 
 def _http_time(value: str | None) -> int | None:
@@ -112,6 +161,10 @@ def object_headers(record: ObjectRecord, checksum_mode: bool = False) -> dict[st
         out[META_PREFIX + name] = value
     if record.storage_class != "STANDARD":
         out["x-amz-storage-class"] = record.storage_class
+    if record.version_id != "null":
+        out["x-amz-version-id"] = record.version_id
+    if record.lock_mode is not None or record.legal_hold:
+        out.update(lock_headers(record))
     if checksum_mode:
         for algorithm, value in record.checksums.items():
             out[f"x-amz-checksum-{algorithm.lower()}"] = value

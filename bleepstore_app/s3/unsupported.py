@@ -9,12 +9,10 @@ situation (an Object Lock header on a bucket without Object Lock), else
 NotImplemented naming the header. ``ACCEPTED`` lists the headers that look like
 requests for a feature but carry nothing to refuse, with the reason.
 
-Two things are cheap to do properly instead of refusing, and are done here too:
-``x-amz-expected-bucket-owner`` (and its copy-source twin) is checked, and a
-``versionId`` other than "null" (the only version an object has here) is
-NoSuchVersion instead of silently serving or deleting the current object.
-The same rules for fields inside a request document live with its parser
-(DeleteObjects: per-object VersionId and conditions, in handlers/objects.py).
+One thing is cheap to do properly instead of refusing, and is done here too:
+``x-amz-expected-bucket-owner`` (and its copy-source twin) is checked. The same
+rules for fields inside a request document live with its parser (DeleteObjects:
+per-object conditions, in handlers/objects.py).
 """
 from __future__ import annotations
 
@@ -35,9 +33,9 @@ SSE = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key
 SSE_C = ("x-amz-server-side-encryption-customer-algorithm", "x-amz-server-side-encryption-customer-key",
          "x-amz-server-side-encryption-customer-key-MD5")
 COPY_SOURCE_SSE_C = tuple("x-amz-copy-source-" + name.removeprefix("x-amz-") for name in SSE_C)
-OBJECT_LOCK = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold",
-               "x-amz-object-lock-event-hold", "x-amz-object-lock-event-hold-duration-days",
-               "x-amz-object-lock-event-hold-duration-years")
+# Object Lock's mode, retain-until date and legal hold are implemented; event holds are not.
+OBJECT_LOCK_EVENT_HOLD = ("x-amz-object-lock-event-hold", "x-amz-object-lock-event-hold-duration-days",
+                          "x-amz-object-lock-event-hold-duration-years")
 # Checksum algorithms newer than the ones the body readers verify (auth/payload.py).
 UNVERIFIED_CHECKSUMS = ("x-amz-checksum-sha512", "x-amz-checksum-md5", "x-amz-checksum-xxhash64",
                         "x-amz-checksum-xxhash3", "x-amz-checksum-xxhash128")
@@ -49,12 +47,6 @@ def _not_implemented(feature: str) -> ErrorFactory:
     def error(svc, req, header: str, value: str) -> errors.S3Error:
         return errors.NotImplemented(f"{feature} is not implemented (header {header}).", Header=header)
     return error
-
-
-def _no_object_lock(svc, req, header: str, value: str) -> errors.S3Error:
-    # No bucket can have Object Lock (CreateBucket refuses it): S3's answer for that.
-    buckets.require_bucket(svc, req.bucket)
-    return errors.InvalidRequest("Bucket is missing ObjectLockConfiguration")
 
 
 def _unknown_tagging_directive(svc, req, header: str, value: str) -> errors.S3Error:
@@ -73,9 +65,7 @@ REFUSALS: tuple[Refusal, ...] = (
     Refusal(SSE, _NEW_OBJECT, _not_implemented("Server-side encryption")),
     Refusal(SSE_C, _SSE_C_OPERATIONS, _not_implemented("Server-side encryption with customer keys (SSE-C)")),
     Refusal(COPY_SOURCE_SSE_C, _COPIES, _not_implemented("Server-side encryption with customer keys (SSE-C)")),
-    Refusal(OBJECT_LOCK, _NEW_OBJECT, _no_object_lock),
-    Refusal(("x-amz-bucket-object-lock-enabled",), frozenset({"CreateBucket"}), _not_implemented("Object Lock"),
-            applies=lambda value: value.strip().lower() == "true"),
+    Refusal(OBJECT_LOCK_EVENT_HOLD, _NEW_OBJECT, _not_implemented("Object Lock event holds")),
     # Every value: even ObjectWriter (what BleepStore does) would then have to be
     # read back by GetBucketOwnershipControls, which answers "not configured".
     Refusal(("x-amz-object-ownership",), frozenset({"CreateBucket"}), _not_implemented("Object Ownership")),
@@ -109,13 +99,11 @@ REFUSALS: tuple[Refusal, ...] = (
 ACCEPTED = {
     "x-amz-request-payer": "an acknowledgement that the requester pays; on a bucket where the owner pays "
                            "(every bucket here) S3 ignores it",
-    "x-amz-mfa": "only a versioned bucket with MFA delete requires it; there are none",
-    "x-amz-bypass-governance-retention": "there is no retention to bypass (no Object Lock)",
+    "x-amz-mfa": "only a bucket with MFA delete requires it, and MFA delete cannot be enabled (no MFA devices)",
     "x-amz-optional-object-attributes": "RestoreStatus is only shown for archived objects; there are none",
     "x-amz-object-annotation-directive": "COPY and EXCLUDE agree when the source has no annotations",
     "x-amz-tagging-directive": "see REFUSALS: COPY and REPLACE are exact, other values are InvalidArgument",
     "x-amz-bucket-namespace": "see REFUSALS: global is what BleepStore does",
-    "x-amz-bucket-object-lock-enabled": "see REFUSALS: false is what BleepStore does",
     "x-amz-tagging": "see REFUSALS: an empty tag set is what every object has",
 }
 
@@ -127,9 +115,6 @@ for _refusal in REFUSALS:
         _BY_OPERATION.setdefault(_operation, []).extend(
             (name, "HTTP_" + name.upper().replace("-", "_"), _refusal) for name in _refusal.headers)
 
-# Operations whose versionId query parameter names a version of the request's key.
-VERSIONED_READS = frozenset({"GetObject", "HeadObject", "DeleteObject", "GetObjectAcl", "PutObjectAcl",
-                             "GetObjectTagging"})
 _NO_BUCKET_OWNER_CHECK = frozenset({"ListBuckets", "CreateBucket"})  # S3 defines none there
 
 
@@ -141,22 +126,7 @@ def check(svc, req) -> None:
         value = environ.get(key)
         if value is not None and refusal.applies(value):
             raise refusal.error(svc, req, name, value)
-    _check_version(req)
     _check_expected_owners(svc, req)
-
-
-def _check_version(req) -> None:
-    if req.operation in VERSIONED_READS:
-        version = req.query.get("versionId")
-        if version is not None and version != "null":
-            raise errors.NoSuchVersion(Key=req.key, VersionId=version)
-    elif req.operation in _COPIES:
-        source = req.headers.get("x-amz-copy-source", "")
-        if "?versionId=" in source:
-            _, key = h.copy_source(source)
-            version = source.split("?versionId=", 1)[1]
-            if version != "null":
-                raise errors.NoSuchVersion(Key=key, VersionId=version)
 
 
 def _check_expected_owners(svc, req) -> None:
@@ -167,7 +137,7 @@ def _check_expected_owners(svc, req) -> None:
         _require_owned_by(svc, req.bucket, expected)
     expected = req.headers.get("x-amz-source-expected-bucket-owner")
     if expected is not None and req.operation in _COPIES:
-        source_bucket, _ = h.copy_source(req.headers["x-amz-copy-source"])
+        source_bucket, _, _ = h.copy_source(req.headers["x-amz-copy-source"])
         _require_owned_by(svc, source_bucket, expected)
 
 

@@ -31,9 +31,10 @@ def require_bucket_permission(bucket: BucketRecord, caller: Caller | None, permi
 
 
 def create_bucket(svc: Services, caller: Caller, name: str, location_constraint: str | None,
-                  acl: acls.Acl | None = None) -> BucketRecord:
+                  acl: acls.Acl | None = None, object_lock: bool = False) -> BucketRecord:
     """CreateBucket. ``location_constraint`` comes from CreateBucketConfiguration;
-    ``acl`` from x-amz-acl / x-amz-grant-* (private when None)."""
+    ``acl`` from x-amz-acl / x-amz-grant-* (private when None); ``object_lock``
+    (x-amz-bucket-object-lock-enabled) enables Object Lock, and with it versioning."""
     check_bucket_name(name)
     region = svc.settings.region
     if location_constraint:
@@ -44,7 +45,9 @@ def create_bucket(svc: Services, caller: Caller, name: str, location_constraint:
                 f"The {location_constraint} location constraint is incompatible for the region "
                 f"specific endpoint this request was sent to.")
     record = BucketRecord(name=name, owner_id=caller.owner_id, owner_display_name=caller.display_name,
-                          region=region, created_at=now_us(), acl=acl.to_json() if acl else None)
+                          region=region, created_at=now_us(), acl=acl.to_json() if acl else None,
+                          versioning="Enabled" if object_lock else None,
+                          object_lock='{"enabled": true}' if object_lock else None)
     existing = svc.meta.create_bucket(record)
     if existing is None:
         return record

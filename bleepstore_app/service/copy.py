@@ -13,8 +13,9 @@ from . import acl as acls
 from .buckets import require_bucket, require_bucket_permission
 from .conditions import Conditions, check_read
 from .names import check_key
-from .objects import (ObjectAttributes, check_read_access, commit_object, delete_blobs, missing_object_error,
-                      prepare_write)
+from . import object_lock, versions
+from .objects import (ObjectAttributes, ObjectRead, absent_error, check_read_access, commit_object, delete_blobs,
+                      delete_entries, open_version, prepare_write)
 
 
 log = logging.getLogger(__name__)
@@ -23,28 +24,29 @@ log = logging.getLogger(__name__)
 def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: str, bucket: str,
                 key: str, replace_metadata: bool, attrs: ObjectAttributes,
                 storage_class: str | None, source_conditions: Conditions,
-                acl: acls.AclRequest | None = None) -> ObjectRecord:
+                acl: acls.AclRequest | None = None, source_version_id: str | None = None,
+                lock: object_lock.LockRequest | None = None) -> tuple[ObjectRecord, ObjectRecord]:
     """CopyObject. With ``replace_metadata`` the new object takes ``attrs`` (the
     request's headers), else the source's; ``storage_class`` overrides either way.
 
     The copy is of one committed version of the source (row, part map and bytes
     from one snapshot); its blobs stay readable for the garbage grace period even
-    if the source is replaced meanwhile, so a missing blob means lost data."""
-    owner, new_acl = prepare_write(svc, caller, bucket, key, storage_class, acl)
-    version = svc.meta.read_object(src_bucket, src_key, part_map=True)
-    if version is None:
-        raise missing_object_error(svc, caller, src_bucket, src_key)
-    source, inline = version.record, version.inline
-    check_read_access(svc, caller, source)
+    if the source is replaced meanwhile, so a missing blob means lost data. Returns
+    (the new version, the source version copied). The copy's Object Lock is the
+    request's or the destination bucket's default, never the source's."""
+    owner, new_acl, target = prepare_write(svc, caller, bucket, key, storage_class, acl)
+    lock_mode, lock_until, legal_hold = object_lock.lock_for_new_version(target, lock)
+    source_version = read_source(svc, caller, src_bucket, src_key, source_version_id, part_map=True)
+    source, inline = source_version.record, source_version.inline
     check_read(source_conditions, source.etag, source.last_modified, copy_source=True)
-    if (src_bucket, src_key) == (bucket, key) and not replace_metadata and (
+    if (src_bucket, src_key) == (bucket, key) and source_version_id is None and not replace_metadata and (
             storage_class is None or storage_class == source.storage_class):
         raise errors.InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself without "
             "changing the object's metadata, storage class, website redirect location or encryption "
             "attributes.")
     try:
-        location, parts = _copy_bytes(svc, source, inline, version.parts)
+        location, parts = _copy_bytes(svc, source, inline, source_version.parts)
     except BlobNotFound as missing:
         log.error("CopyObject: the source %r/%r points at missing data %s (%s)", src_bucket, src_key,
                   source.data_location, missing)
@@ -59,9 +61,34 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
         storage_class=storage_class or chosen.storage_class, content_type=chosen.content_type,
         content_headers=chosen.content_headers, user_metadata=chosen.user_metadata,
         checksums=dict(source.checksums), parts_count=source.parts_count,
+        version_id=versions.new_version_id(target), lock_mode=lock_mode, lock_until=lock_until,
+        legal_hold=legal_hold,
     )
-    commit_object(svc, record, inline, parts=parts)
-    return record
+    commit_object(svc, record, inline, parts=parts, versioning=target.versioning)
+    return record, source
+
+
+def read_source(svc: Services, caller: Caller | None, bucket: str, key: str, version_id: str | None,
+                part_map: bool = False):
+    """The copy source (CopyObject, UploadPartCopy): the current version or
+    ``version_id``, readable by the caller; a delete marker is no source."""
+    if version_id is not None:
+        versions.check_version_id(version_id)
+    version = svc.meta.read_object(bucket, key, part_map=part_map, version_id=version_id)
+    if version is None or version.record.delete_marker:
+        err = absent_error(svc, caller, bucket, key, version_id, version.record if version else None)
+        if version_id is not None and version is not None:  # S3: a marker as copy source is 400
+            err = errors.InvalidRequest("The source of a copy request may not specifically refer to a delete "
+                                        "marker by version id.")
+        raise err
+    check_read_access(svc, caller, version.record)
+    return version
+
+
+def open_source(svc: Services, caller: Caller | None, bucket: str, key: str,
+                version_id: str | None) -> ObjectRead:
+    """UploadPartCopy's source version, its bytes opened."""
+    return open_version(svc, read_source(svc, caller, bucket, key, version_id))
 
 
 def _copy_bytes(svc: Services, source: ObjectRecord, inline: bytes | None,
@@ -97,20 +124,25 @@ def _part_row(part: tuple, location: str) -> dict:
             "data_location": location}
 
 
-def delete_objects(svc: Services, caller: Caller | None, bucket: str,
-                   keys: list[str]) -> list[tuple[str, errors.S3Error | None]]:
-    """DeleteObjects: one transaction for all keys; per-key result (None = deleted)."""
-    require_bucket_permission(require_bucket(svc, bucket), caller, acls.WRITE)
-    results: list[tuple[str, errors.S3Error | None]] = []
+def delete_objects(svc: Services, caller: Caller | None, bucket: str, entries: list[tuple[str, str | None]],
+                   bypass_governance: bool = False) -> list[tuple[str, str | None, object]]:
+    """DeleteObjects: one transaction for all (key, version id) entries; per
+    entry (key, version id, DeleteOutcome or the S3Error it got)."""
+    target = require_bucket(svc, bucket)
+    require_bucket_permission(target, caller, acls.WRITE)
+    results: list = [None] * len(entries)
     valid = []
-    for key in keys:
+    for i, (key, version_id) in enumerate(entries):
         try:
             check_key(key)
+            if version_id is not None:
+                versions.check_version_id(version_id)
         except errors.S3Error as err:
-            results.append((key, err))
+            results[i] = (key, version_id, err)
             continue
-        valid.append(key)
-        results.append((key, None))
+        valid.append(i)
     if valid:
-        svc.meta.delete_objects(bucket, valid)
+        outcomes = delete_entries(svc, caller, target, [entries[i] for i in valid], bypass_governance)
+        for i, outcome in zip(valid, outcomes):
+            results[i] = (entries[i][0], entries[i][1], outcome)
     return results

@@ -24,11 +24,12 @@ from awscrt import checksums as crt
 from .. import errors
 from ..auth.payload import new_checksum
 from ..metadata.multipart import NoUpload, PartRecord, UploadRecord
-from ..metadata.records import MissingBucket, ObjectRecord, now_us
+from ..metadata.records import BucketRecord, MissingBucket, ObjectRecord, now_us
 from ..metadata.tables import MULTIPART_LOCATION
 from ..storage.base import BlobNotFound
 from . import Caller, Services
 from . import acl as acls
+from . import object_lock, versions
 from .buckets import require_bucket, require_bucket_permission
 from .objects import ObjectAttributes, delete_blobs, prepare_write
 
@@ -47,9 +48,14 @@ def _no_such_upload(upload_id: str) -> errors.S3Error:
 
 def create_multipart_upload(svc: Services, caller: Caller | None, bucket: str, key: str, attrs: ObjectAttributes,
                             acl: acls.AclRequest | None, checksum_algorithm: str | None,
-                            checksum_type: str | None) -> UploadRecord:
-    """CreateMultipartUpload: what the final object will carry is fixed now."""
-    owner, object_acl = prepare_write(svc, caller, bucket, key, attrs.storage_class, acl)
+                            checksum_type: str | None, lock: object_lock.LockRequest | None = None) -> UploadRecord:
+    """CreateMultipartUpload: what the final object will carry is fixed now
+    (its Object Lock too, when asked for; a bucket default applies at completion)."""
+    owner, object_acl, target = prepare_write(svc, caller, bucket, key, attrs.storage_class, acl)
+    if lock is not None and not lock.empty:
+        lock_mode, lock_until, legal_hold = object_lock.lock_for_new_version(target, lock)
+    else:
+        lock_mode, lock_until, legal_hold = None, None, False
     if checksum_type is not None:
         checksum_type = checksum_type.upper()
         if checksum_type not in CHECKSUM_TYPES or checksum_algorithm is None:
@@ -63,7 +69,8 @@ def create_multipart_upload(svc: Services, caller: Caller | None, bucket: str, k
         owner_id=owner.owner_id, owner_display_name=owner.display_name, storage_class=attrs.storage_class,
         content_type=attrs.content_type, content_headers=attrs.content_headers, user_metadata=attrs.user_metadata,
         acl=object_acl.to_json() if object_acl else None, checksum_algorithm=checksum_algorithm,
-        checksum_type=checksum_type, state="open", completed_etag=None, completed_checksum=None)
+        checksum_type=checksum_type, state="open", completed_etag=None, completed_checksum=None,
+        lock_mode=lock_mode, lock_until=lock_until, legal_hold=legal_hold)
     try:
         svc.meta.create_upload(upload)
     except MissingBucket:
@@ -149,6 +156,7 @@ class Completed:
     checksum_algorithm: str | None
     checksum: str | None
     checksum_type: str | None
+    version_id: str | None = None  # of the new version (None: a repeated completion)
 
 
 class _PartsChanged(Exception):
@@ -197,7 +205,8 @@ def complete_multipart_upload(svc: Services, caller: Caller | None, bucket: str,
     """CompleteMultipartUpload, by S3's rules: parts ascending (InvalidPartOrder),
     each uploaded with that ETag (InvalidPart), all but the last >= 5 MiB
     (EntityTooSmall). A retry after success answers the same result."""
-    require_bucket_permission(require_bucket(svc, bucket), caller, acls.WRITE)
+    target = require_bucket(svc, bucket)
+    require_bucket_permission(target, caller, acls.WRITE)
     if not requested:
         raise errors.MalformedXML("The XML you provided was not well-formed or did not validate against our "
                                   "published schema")
@@ -208,7 +217,7 @@ def complete_multipart_upload(svc: Services, caller: Caller | None, bucket: str,
         composed, composed_from = _compose(svc, upload_id, bucket, key, requested)
         unowned = [composed.location] if composed is not None else []
         try:
-            completed, committed = _commit_completion(svc, bucket, key, upload_id, requested, object_checksum,
+            completed, committed = _commit_completion(svc, target, key, upload_id, requested, object_checksum,
                                                       composed, composed_from)
         except _PartsChanged:
             delete_blobs(svc, unowned)
@@ -222,11 +231,13 @@ def complete_multipart_upload(svc: Services, caller: Caller | None, bucket: str,
     raise errors.InternalError()
 
 
-def _commit_completion(svc: Services, bucket: str, key: str, upload_id: str, requested: list[RequestedPart],
-                       object_checksum: dict | None, composed, composed_from: list[str] | None,
-                       ) -> tuple[Completed, bool]:
+def _commit_completion(svc: Services, target: BucketRecord, key: str, upload_id: str,
+                       requested: list[RequestedPart], object_checksum: dict | None, composed,
+                       composed_from: list[str] | None) -> tuple[Completed, bool]:
     """The metadata transaction of a completion; returns the answer and whether
     this call committed the object (False: an earlier call had)."""
+    bucket = target.name
+
     def assemble(upload: UploadRecord, parts: list[PartRecord]):
         chosen = _choose_parts(upload_id, requested, parts)
         if composed is not None and [p.data_location for p in chosen] != composed_from:
@@ -248,14 +259,18 @@ def _commit_completion(svc: Services, bucket: str, key: str, upload_id: str, req
             data_location=composed.location if composed is not None else MULTIPART_LOCATION,
             storage_class=upload.storage_class,
             content_type=upload.content_type, content_headers=upload.content_headers,
-            user_metadata=upload.user_metadata, checksums=checksums, acl=upload.acl, parts_count=len(chosen))
+            user_metadata=upload.user_metadata, checksums=checksums, acl=upload.acl, parts_count=len(chosen),
+            version_id=versions.new_version_id(target))
+        record.lock_mode, record.lock_until, record.legal_hold = (
+            (upload.lock_mode, upload.lock_until, upload.legal_hold) if upload.lock_mode or upload.legal_hold
+            else object_lock.lock_for_new_version(target, None))
         # Parts not chosen are deleted; with a composed blob, the chosen ones too.
         kept = set() if composed is not None else {p.part_number for p in chosen}
         unused = [p.data_location for p in parts if p.part_number not in kept]
         return record, rows, unused
 
     try:
-        upload, record = svc.meta.complete_upload(upload_id, bucket, key, assemble)
+        upload, record = svc.meta.complete_upload(upload_id, bucket, key, assemble, versioning=target.versioning)
     except NoUpload:
         raise _no_such_upload(upload_id) from None
     except MissingBucket:
@@ -264,7 +279,8 @@ def _commit_completion(svc: Services, bucket: str, key: str, upload_id: str, req
         return Completed(bucket, key, upload.completed_etag, upload.checksum_algorithm,
                          upload.completed_checksum, upload.checksum_type), False
     checksum = next(iter(record.checksums.values()), None)
-    return Completed(bucket, key, record.etag, upload.checksum_algorithm, checksum, upload.checksum_type), True
+    return Completed(bucket, key, record.etag, upload.checksum_algorithm, checksum, upload.checksum_type,
+                     record.version_id), True
 
 
 def _combined_checksum(upload: UploadRecord, parts: list[PartRecord]) -> dict:

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import logging
 import uuid
+from email.utils import formatdate
 from dataclasses import dataclass, field
 from typing import Iterator
 
 from .. import errors
-from ..metadata.records import ObjectRecord, now_us
+from ..metadata.records import BucketRecord, ObjectRecord, VersionLocked, now_us
 from ..metadata.records import ConditionFailed, MissingBucket
 from ..metadata.tables import MULTIPART_LOCATION
 from ..metadata.store import ObjectVersion
+from ..metadata.versions import DeleteOutcome
 from ..storage.base import BlobNotFound, BlobReader
 from . import Caller, Services
 from . import acl as acls
+from . import object_lock, versions
 from .buckets import require_bucket, require_bucket_permission
 from .conditions import Conditions, check_read
 from .names import check_key
@@ -115,15 +118,18 @@ class ObjectRead:
 
 def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body, length: int,
                attrs: ObjectAttributes, if_none_match: str | None = None,
-               if_match: str | None = None, acl: acls.AclRequest | None = None) -> ObjectRecord:
+               if_match: str | None = None, acl: acls.AclRequest | None = None,
+               lock: object_lock.LockRequest | None = None) -> ObjectRecord:
     """PutObject. ``body`` is a VerifyingReader of exactly ``length`` bytes.
 
     Conditional writes: ``If-None-Match: *`` creates only; ``If-Match: <etag>``
-    replaces only that version (412 PreconditionFailed otherwise).
+    replaces only that version (412 PreconditionFailed otherwise); a delete
+    marker counts as no object.
     """
     if if_none_match is not None and if_none_match.strip() != "*":
         raise errors.NotImplemented("If-None-Match on PutObject supports only '*'.")
-    owner, object_acl = prepare_write(svc, caller, bucket, key, attrs.storage_class, acl)
+    owner, object_acl, target = prepare_write(svc, caller, bucket, key, attrs.storage_class, acl)
+    lock_mode, lock_until, legal_hold = object_lock.lock_for_new_version(target, lock)
     if length > svc.settings.max_object_size:
         raise errors.EntityTooLarge(ProposedSize=length, MaxSizeAllowed=svc.settings.max_object_size)
 
@@ -140,16 +146,20 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
         storage_class=attrs.storage_class, content_type=attrs.content_type,
         content_headers=attrs.content_headers, user_metadata=attrs.user_metadata,
         checksums=dict(body.checksums), acl=object_acl.to_json() if object_acl else None,
+        version_id=versions.new_version_id(target), lock_mode=lock_mode, lock_until=lock_until,
+        legal_hold=legal_hold,
     )
     expected_etag = if_match.strip().removeprefix("W/").strip('"') if if_match is not None else None
-    commit_object(svc, record, inline, if_none_match=if_none_match is not None, if_match=expected_etag)
+    commit_object(svc, record, inline, if_none_match=if_none_match is not None, if_match=expected_etag,
+                  versioning=target.versioning)
     return record
 
 
 def prepare_write(svc: Services, caller: Caller | None, bucket: str, key: str, storage_class: str | None,
-                  acl: acls.AclRequest | None) -> tuple[Caller, acls.Acl | None]:
+                  acl: acls.AclRequest | None) -> tuple[Caller, acls.Acl | None, BucketRecord]:
     """The checks every write of a new object starts with (key, storage class,
-    bucket WRITE permission); returns the new object's owner and its ACL."""
+    bucket WRITE permission); returns the new object's owner, its ACL and the
+    bucket (whose versioning and Object Lock the write follows)."""
     check_key(key)
     if storage_class is not None and storage_class not in STORAGE_CLASSES:
         raise errors.InvalidStorageClass(StorageClassRequested=storage_class)
@@ -157,15 +167,18 @@ def prepare_write(svc: Services, caller: Caller | None, bucket: str, key: str, s
     require_bucket_permission(target, caller, acls.WRITE)
     owner = caller or acls.ANONYMOUS
     bucket_owner = (target.owner_id, target.owner_display_name)
-    return owner, acl.build(owner.owner_id, owner.display_name, bucket_owner) if acl else None
+    return owner, acl.build(owner.owner_id, owner.display_name, bucket_owner) if acl else None, target
 
 
 def commit_object(svc: Services, record: ObjectRecord, inline: bytes | None, *,
-                  if_none_match: bool = False, if_match: str | None = None, parts: list[dict] | None = None) -> None:
-    """Point the key at new bytes (the replaced ones go to the sweeper); a write
-    that does not commit deletes its own new blobs at once (nobody saw them)."""
+                  if_none_match: bool = False, if_match: str | None = None, parts: list[dict] | None = None,
+                  versioning: str | None = None) -> None:
+    """Make ``record`` the key's current version (a replaced null version's bytes
+    go to the sweeper); a write that does not commit deletes its own new blobs at
+    once (nobody saw them)."""
     try:
-        svc.meta.put_object(record, inline, if_none_match=if_none_match, if_match=if_match, parts=parts)
+        svc.meta.put_object(record, inline, if_none_match=if_none_match, if_match=if_match, parts=parts,
+                            versioning=versioning)
     except MissingBucket:
         _discard(svc, record, parts)
         raise errors.NoSuchBucket(BucketName=record.bucket) from None
@@ -197,18 +210,27 @@ def delete_blobs(svc: Services, locations: list[str]) -> None:
 
 
 def head_object(svc: Services, caller: Caller | None, bucket: str, key: str,
-                conditions: Conditions | None = None, part_map: bool = False) -> ObjectVersion:
+                conditions: Conditions | None = None, part_map: bool = False,
+                version_id: str | None = None) -> ObjectVersion:
     """HeadObject (metadata only; the part map too with ``part_map``, for
     partNumber). Raises NotModified / PreconditionFailed."""
-    return _readable_version(svc, caller, bucket, key, conditions, part_map, with_bytes=False)
+    return _readable_version(svc, caller, bucket, key, conditions, part_map, version_id, with_bytes=False)
 
 
 def get_object(svc: Services, caller: Caller | None, bucket: str, key: str,
-               conditions: Conditions | None = None, part_map: bool = False) -> ObjectRead:
-    """GetObject: one committed version and its opened bytes. The blobs it names
-    stay readable for the garbage grace period even if the key is overwritten or
-    deleted meanwhile, so a missing blob here means lost data."""
-    record, inline, parts = _readable_version(svc, caller, bucket, key, conditions, part_map)
+               conditions: Conditions | None = None, part_map: bool = False,
+               version_id: str | None = None) -> ObjectRead:
+    """GetObject: one committed version (the current one, or ``version_id``) and
+    its opened bytes. The blobs it names stay readable for the garbage grace
+    period even if the key is overwritten or deleted meanwhile, so a missing blob
+    here means lost data."""
+    return open_version(svc, _readable_version(svc, caller, bucket, key, conditions, part_map, version_id))
+
+
+def open_version(svc: Services, version: ObjectVersion) -> ObjectRead:
+    """A version read from the metadata, with its bytes opened for reading."""
+    record, inline, parts = version
+    bucket, key = record.bucket, record.key
     try:
         if record.data_inline:
             if inline is None:
@@ -227,21 +249,73 @@ def get_object(svc: Services, caller: Caller | None, bucket: str, key: str,
 
 
 def _readable_version(svc: Services, caller: Caller | None, bucket: str, key: str,
-                      conditions: Conditions | None, part_map: bool, with_bytes: bool = True) -> ObjectVersion:
-    version = svc.meta.read_object(bucket, key, part_map, with_bytes)
-    if version is None:
-        raise missing_object_error(svc, caller, bucket, key)
+                      conditions: Conditions | None, part_map: bool, version_id: str | None,
+                      with_bytes: bool = True) -> ObjectVersion:
+    if version_id is not None:
+        versions.check_version_id(version_id)
+    version = svc.meta.read_object(bucket, key, part_map, with_bytes, version_id)
+    if version is None or version.record.delete_marker:
+        raise absent_error(svc, caller, bucket, key, version_id, version.record if version else None)
     check_read_access(svc, caller, version.record)
     if conditions:
         check_read(conditions, version.record.etag, version.record.last_modified)
     return version
 
 
-def delete_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> None:
-    """DeleteObject: 204 whether or not the key existed."""
+def absent_error(svc: Services, caller: Caller | None, bucket: str, key: str, version_id: str | None,
+            marker: ObjectRecord | None) -> errors.S3Error:
+    """The error for a read that finds no object: no such key or version, or a
+    delete marker (404 for the current version, 405 when asked for by id)."""
+    err = missing_object_error(svc, caller, bucket, key)
+    if not isinstance(err, errors.NoSuchKey):
+        return err
+    if marker is None:
+        return err if version_id is None else errors.NoSuchVersion(Key=key, VersionId=version_id)
+    if version_id is not None:
+        err = errors.MethodNotAllowed(Method=None, ResourceType="DeleteMarker")
+        err.headers["Last-Modified"] = _http_date(marker.last_modified)
+        err.headers["Allow"] = "DELETE"
+    err.headers["x-amz-delete-marker"] = "true"
+    err.headers["x-amz-version-id"] = marker.version_id
+    return err
+
+
+def _http_date(us: int) -> str:
+    return formatdate(us / 1_000_000, usegmt=True)
+
+
+def delete_object(svc: Services, caller: Caller | None, bucket: str, key: str, version_id: str | None = None,
+                  bypass_governance: bool = False) -> DeleteOutcome:
+    """DeleteObject: 204 whether or not the key (or version) existed. In a
+    versioned bucket, without a version id, a delete marker becomes the current
+    version; with one, that version is deleted for good (AccessDenied while
+    Object Lock protects it)."""
     check_key(key)
-    require_bucket_permission(require_bucket(svc, bucket), caller, acls.WRITE)
-    svc.meta.delete_object(bucket, key)
+    target = require_bucket(svc, bucket)
+    require_bucket_permission(target, caller, acls.WRITE)
+    if version_id is None and target.versioning is None:
+        svc.meta.delete_object(bucket, key)
+        return DeleteOutcome(key, None, False, None)
+    (outcome,) = delete_entries(svc, caller, target, [(key, version_id)], bypass_governance)
+    if isinstance(outcome, errors.S3Error):
+        raise outcome
+    return outcome
+
+
+def delete_entries(svc: Services, caller: Caller | None, target: BucketRecord,
+                   entries: list[tuple[str, str | None]], bypass_governance: bool,
+                   ) -> list[DeleteOutcome | errors.S3Error]:
+    """Delete (key, version id or None) entries in one transaction: each one's
+    outcome, or the S3 error that entry alone got."""
+    for _, version_id in entries:
+        if version_id is not None:
+            versions.check_version_id(version_id)
+    # s3:BypassGovernanceRetention: the bucket owner has it.
+    bypass = bypass_governance and caller is not None and caller.owner_id == target.owner_id
+    results = svc.meta.delete_many(target.name, entries, target.versioning,
+                                   lambda key: versions.delete_marker(target, key, caller), bypass)
+    return [errors.AccessDenied("Access Denied because object protected by object lock.")
+            if isinstance(r, VersionLocked) else r for r in results]
 
 
 def check_read_access(svc: Services, caller: Caller | None, record: ObjectRecord) -> None:
@@ -260,29 +334,38 @@ def missing_object_error(svc: Services, caller: Caller | None, bucket: str, key:
     return errors.NoSuchKey(Key=key)
 
 
-def get_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str) -> acls.Acl:
+def _acl_version(svc: Services, caller: Caller | None, bucket: str, key: str,
+                 version_id: str | None) -> ObjectRecord:
+    if version_id is not None:
+        versions.check_version_id(version_id)
+    record = svc.meta.get_object(bucket, key, version_id)
+    if record is None or record.delete_marker:
+        raise absent_error(svc, caller, bucket, key, version_id, record)
+    return record
+
+
+def get_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str,
+                   version_id: str | None = None) -> acls.Acl:
     """GetObjectAcl."""
-    record = svc.meta.get_object(bucket, key)
-    if record is None:
-        raise missing_object_error(svc, caller, bucket, key)
+    record = _acl_version(svc, caller, bucket, key, version_id)
     acls.require(record.acl, record.owner_id, caller, acls.READ_ACP)
     return acls.load(record.acl, record.owner_id, record.owner_display_name)
 
 
-def writable_acl_object(svc: Services, caller: Caller | None, bucket: str, key: str) -> ObjectRecord:
+def writable_acl_object(svc: Services, caller: Caller | None, bucket: str, key: str,
+                        version_id: str | None = None) -> ObjectRecord:
     """The object whose ACL the caller may replace (WRITE_ACP), or the error; a
     handler runs this before it reads the ACL document too."""
-    record = svc.meta.get_object(bucket, key)
-    if record is None:
-        raise missing_object_error(svc, caller, bucket, key)
+    record = _acl_version(svc, caller, bucket, key, version_id)
     acls.require(record.acl, record.owner_id, caller, acls.WRITE_ACP)
     return record
 
 
-def put_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str, request: acls.AclRequest) -> None:
+def put_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str, request: acls.AclRequest,
+                   version_id: str | None = None) -> None:
     """PutObjectAcl."""
-    record = writable_acl_object(svc, caller, bucket, key)
+    record = writable_acl_object(svc, caller, bucket, key, version_id)
     target = require_bucket(svc, bucket)
     acl = request.build(record.owner_id, record.owner_display_name, (target.owner_id, target.owner_display_name))
-    if not svc.meta.set_object_acl(bucket, key, acl.to_json()):
-        raise errors.NoSuchKey(Key=key)
+    if not svc.meta.set_object_acl(bucket, key, acl.to_json(), version_id):
+        raise errors.NoSuchKey(Key=key) if version_id is None else errors.NoSuchVersion(Key=key, VersionId=version_id)

@@ -30,7 +30,7 @@ def test_flask_db_upgrade_current_history_downgrade_check(db_env):
     up = flask_db(db_env, "upgrade")
     assert up.returncode == 0, up.stderr
     current = flask_db(db_env, "current")
-    assert "0002 (head)" in current.stdout, current.stderr
+    assert "0003 (head)" in current.stdout, current.stderr
     history = flask_db(db_env, "history")
     assert "initial schema" in history.stdout
     check = flask_db(db_env, "check")
@@ -48,7 +48,7 @@ def test_flask_db_upgrade_twice_at_once_applies_once(db_env):
     results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
     for out, err, code in results:
         assert code == 0, err
-    assert "0002 (head)" in flask_db(db_env, "current").stdout
+    assert "0003 (head)" in flask_db(db_env, "current").stdout
 
 
 def test_server_with_migrations_off_refuses_a_database_behind_the_code(tmp_path, db_env):
@@ -82,7 +82,7 @@ def test_two_servers_starting_together_on_one_database(tmp_path, db_env):
         t.join(60)
     try:
         assert errors == []
-        assert "0002 (head)" in flask_db(db_env, "current").stdout
+        assert "0003 (head)" in flask_db(db_env, "current").stdout
     finally:
         for srv in servers:
             srv.stop()
@@ -114,7 +114,7 @@ def test_upgrade_from_the_0001_release_keeps_every_object(tmp_path, db_env):
 
     srv = Server(tmp_path, db_env).start()  # migrates on start
     try:
-        assert "0002 (head)" in flask_db(db_env, "current").stdout
+        assert "0003 (head)" in flask_db(db_env, "current").stdout
         s3 = make_client(srv.endpoint)
         for key, body in bodies.items():
             assert s3.get_object(Bucket="old", Key=key)["Body"].read() == body, key

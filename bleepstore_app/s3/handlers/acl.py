@@ -31,11 +31,15 @@ def put_bucket_acl(svc, req) -> S3Result:
 
 @handles("GetObjectAcl")
 def get_object_acl(svc, req) -> S3Result:
-    return S3Result(xml=policy_document(objects.get_object_acl(svc, req.caller, req.bucket, req.key)))
+    version = req.query.get("versionId")
+    out = {"x-amz-version-id": version} if version is not None else {}
+    return S3Result(headers=out, xml=policy_document(
+        objects.get_object_acl(svc, req.caller, req.bucket, req.key, version)))
 
 
 @handles("PutObjectAcl")
 def put_object_acl(svc, req) -> S3Result:
-    objects.writable_acl_object(svc, req.caller, req.bucket, req.key)  # before the body is read (Expect)
-    objects.put_object_acl(svc, req.caller, req.bucket, req.key, _resolved(svc, req))
-    return S3Result()
+    version = req.query.get("versionId")
+    objects.writable_acl_object(svc, req.caller, req.bucket, req.key, version)  # before the body is read (Expect)
+    objects.put_object_acl(svc, req.caller, req.bucket, req.key, _resolved(svc, req), version)
+    return S3Result(headers={"x-amz-version-id": version} if version is not None else {})

@@ -1,7 +1,7 @@
 """Reads of bucket (and object) configurations BleepStore never holds.
 
-BleepStore has no versioning, CORS, tags, policies, lifecycle, encryption,
-website, Object Lock, replication, public access block, ownership controls,
+BleepStore has no CORS, tags, policies, lifecycle, encryption,
+website, replication, public access block, ownership controls,
 logging, notifications, requester pays or transfer acceleration yet, so every
 bucket is in the state S3 calls "never configured". Each Get answers exactly
 what S3 answers then (an empty document, or the operation's own "not found"
@@ -27,13 +27,6 @@ def _owned_bucket(svc, req) -> None:
 
 def _empty(root: str) -> S3Result:
     return S3Result(xml=xml.empty_document(root))
-
-
-@handles("GetBucketVersioning")
-def get_bucket_versioning(svc, req) -> S3Result:
-    # Never versioned: no Status element (neither Enabled nor Suspended).
-    _owned_bucket(svc, req)
-    return _empty("VersioningConfiguration")
 
 
 @handles("GetBucketLogging")
@@ -64,7 +57,7 @@ def get_bucket_request_payment(svc, req) -> S3Result:
 def get_object_tagging(svc, req) -> S3Result:
     """An existing object's tag set is empty. S3 lets the object's owner read it
     (no ACL grant covers tagging); get_object_acl tells existence and the owner."""
-    acl = objects.get_object_acl(svc, req.caller, req.bucket, req.key)
+    acl = objects.get_object_acl(svc, req.caller, req.bucket, req.key, req.query.get("versionId"))
     if req.caller is None or req.caller.owner_id != acl.owner_id:
         raise errors.AccessDenied()
     return S3Result(xml=xml.document("Tagging", "<TagSet/>"))
@@ -86,7 +79,6 @@ _not_configured("GetBucketPolicyStatus", errors.NoSuchBucketPolicy)  # no policy
 _not_configured("GetBucketLifecycleConfiguration", errors.NoSuchLifecycleConfiguration)
 _not_configured("GetBucketEncryption", errors.ServerSideEncryptionConfigurationNotFoundError)
 _not_configured("GetBucketWebsite", errors.NoSuchWebsiteConfiguration)
-_not_configured("GetObjectLockConfiguration", errors.ObjectLockConfigurationNotFoundError)
 _not_configured("GetBucketReplication", errors.ReplicationConfigurationNotFoundError)
 _not_configured("GetPublicAccessBlock", errors.NoSuchPublicAccessBlockConfiguration)
 _not_configured("GetBucketOwnershipControls", errors.OwnershipControlsNotFoundError)

@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 from ... import errors
 from ...auth.payload import CHECKSUM_ALGORITHMS
-from ...service import multipart, objects
+from ...metadata.tables import NULL_VERSION
+from ...service import copy, multipart
 from ...service.conditions import check_read
 from .. import headers as h
 from .. import xml
@@ -37,7 +38,7 @@ def _checksum_algorithm(req) -> str | None:
 def create_multipart_upload(svc, req) -> S3Result:
     upload = multipart.create_multipart_upload(
         svc, req.caller, req.bucket, req.key, h.object_attributes(req.headers), header_acl(svc, req),
-        _checksum_algorithm(req), req.headers.get("x-amz-checksum-type"))
+        _checksum_algorithm(req), req.headers.get("x-amz-checksum-type"), h.lock_request(req.headers))
     out = {}
     if upload.checksum_algorithm:
         out = {"x-amz-checksum-algorithm": upload.checksum_algorithm, "x-amz-checksum-type": upload.checksum_type}
@@ -77,8 +78,8 @@ def _sent_checksum_algorithm(req) -> str | None:
 def upload_part_copy(svc, req) -> S3Result:
     number = multipart.parse_part_number(req.query.get("partNumber"))
     upload = multipart.open_upload(svc, req.caller, req.bucket, req.key, req.query["uploadId"])
-    src_bucket, src_key = h.copy_source(req.headers["x-amz-copy-source"])
-    read = objects.get_object(svc, req.caller, src_bucket, src_key)
+    src_bucket, src_key, src_version = h.copy_source(req.headers["x-amz-copy-source"])
+    read = copy.open_source(svc, req.caller, src_bucket, src_key, src_version)
     try:
         check_read(h.conditions(req.headers, prefix="x-amz-copy-source-"), read.record.etag,
                    read.record.last_modified, copy_source=True)
@@ -86,7 +87,10 @@ def upload_part_copy(svc, req) -> S3Result:
         part = multipart.upload_part_copy(svc, req.caller, upload, number, read.record, read.blob, span)
     finally:
         read.blob.close()
-    return S3Result(xml=xml.document("CopyPartResult", [
+    out = {}
+    if src_version is not None or read.record.version_id != NULL_VERSION:
+        out["x-amz-copy-source-version-id"] = read.record.version_id
+    return S3Result(headers=out, xml=xml.document("CopyPartResult", [
         xml.el("LastModified", xml.iso8601(part.last_modified)), f"<ETag>&quot;{part.etag}&quot;</ETag>"]))
 
 
@@ -138,7 +142,8 @@ def complete_multipart_upload(svc, req) -> S3Result:
     if done.checksum is not None:
         fields += [xml.el(f"Checksum{done.checksum_algorithm}", done.checksum),
                    xml.el("ChecksumType", done.checksum_type)]
-    return S3Result(xml=xml.document("CompleteMultipartUploadResult", fields))
+    out = {"x-amz-version-id": done.version_id} if done.version_id not in (None, NULL_VERSION) else {}
+    return S3Result(headers=out, xml=xml.document("CompleteMultipartUploadResult", fields))
 
 
 def _check_object_size(svc, req, requested: list) -> None:

@@ -8,6 +8,7 @@ from .. import headers as h
 from .. import xml
 from ..acl import acl_from_headers
 from ...service import acl as acls
+from ...metadata.tables import NULL_VERSION
 from ..responses import S3Result
 from . import handles
 
@@ -15,14 +16,33 @@ from . import handles
 @handles("PutObject")
 def put_object(svc, req) -> S3Result:
     attrs = h.object_attributes(req.headers)
+    lock = h.lock_request(req.headers)
+    if lock is not None:
+        require_integrity_header(req, "Put Object requests with Object Lock parameters")
     body = req.body(default_checksum="CRC64NVME")
     record = objects.put_object(svc, req.caller, req.bucket, req.key, body, body.length, attrs,
                                 if_none_match=req.headers.get("If-None-Match"),
-                                if_match=req.headers.get("If-Match"), acl=header_acl(svc, req))
+                                if_match=req.headers.get("If-Match"), acl=header_acl(svc, req), lock=lock)
     out = {"ETag": f'"{record.etag}"'}
     for algorithm, value in record.checksums.items():
         out[f"x-amz-checksum-{algorithm.lower()}"] = value
+    if record.version_id != NULL_VERSION:
+        out["x-amz-version-id"] = record.version_id
     return S3Result(headers=out)
+
+
+def require_integrity_header(req, what: str) -> None:
+    """Content-MD5 or a checksum (header, trailer or SDK hint), which S3 requires
+    for DeleteObjects and for writes that set Object Lock."""
+    if "Content-MD5" not in req.headers and not any(
+            name.lower().startswith(("x-amz-checksum-", "x-amz-sdk-checksum-algorithm", "x-amz-trailer"))
+            for name in req.headers.keys()):
+        raise errors.InvalidRequest(f"Content-MD5 OR x-amz-checksum- HTTP header is required for {what}",
+                                    ArgumentName="Content-MD5")
+
+
+def _version_param(req) -> str | None:
+    return req.query.get("versionId")
 
 
 @handles("GetObject")
@@ -30,7 +50,7 @@ def get_object(svc, req) -> S3Result:
     overrides = h.response_overrides(req.query, anonymous=req.caller is None)
     try:
         read = objects.get_object(svc, req.caller, req.bucket, req.key, h.conditions(req.headers),
-                                  part_map="partNumber" in req.query)
+                                  part_map="partNumber" in req.query, version_id=_version_param(req))
     except NotModified as nm:
         return _not_modified(nm)
     record, blob = read.record, read.blob
@@ -50,7 +70,7 @@ def get_object(svc, req) -> S3Result:
 def head_object(svc, req) -> S3Result:
     try:
         record, _, parts = objects.head_object(svc, req.caller, req.bucket, req.key, h.conditions(req.headers),
-                                               part_map="partNumber" in req.query)
+                                               part_map="partNumber" in req.query, version_id=_version_param(req))
     except NotModified as nm:
         return _not_modified(nm)
     span, out = _span_and_headers(req, record, parts)
@@ -72,6 +92,8 @@ def _span_and_headers(req, record, parts) -> tuple[tuple[int, int] | None, dict]
         if n > count:
             raise errors.InvalidPartNumber(PartNumberRequested=n, ActualPartCount=count)
         out = h.object_headers(record, False)
+        if "versionId" in req.query:
+            out["x-amz-version-id"] = record.version_id
         if record.parts_count:
             out["x-amz-mp-parts-count"] = str(record.parts_count)
             _, offset, size = parts[n - 1][:3]
@@ -82,6 +104,8 @@ def _span_and_headers(req, record, parts) -> tuple[tuple[int, int] | None, dict]
         return span, out
     span = h.parse_range(req.headers.get("Range"), record.size)
     out = h.object_headers(record, _checksum_mode(req) and span is None)
+    if "versionId" in req.query:
+        out["x-amz-version-id"] = record.version_id
     if span is not None:
         out["Content-Range"] = f"bytes {span[0]}-{span[1] - 1}/{record.size}"
     return span, out
@@ -89,8 +113,18 @@ def _span_and_headers(req, record, parts) -> tuple[tuple[int, int] | None, dict]
 
 @handles("DeleteObject")
 def delete_object(svc, req) -> S3Result:
-    objects.delete_object(svc, req.caller, req.bucket, req.key)
-    return S3Result(status=204)
+    done = objects.delete_object(svc, req.caller, req.bucket, req.key, _version_param(req), _bypass(req))
+    out = {}
+    if done.delete_marker:
+        out["x-amz-delete-marker"] = "true"
+    version = done.marker_version_id or done.version_id
+    if version is not None:
+        out["x-amz-version-id"] = version
+    return S3Result(status=204, headers=out)
+
+
+def _bypass(req) -> bool:
+    return (req.headers.get("x-amz-bypass-governance-retention") or "").strip().lower() == "true"
 
 
 def _checksum_mode(req) -> bool:
@@ -104,17 +138,24 @@ def _not_modified(nm: NotModified) -> S3Result:
 
 @handles("CopyObject")
 def copy_object(svc, req) -> S3Result:
-    src_bucket, src_key = h.copy_source(req.headers["x-amz-copy-source"])
+    src_bucket, src_key, src_version = h.copy_source(req.headers["x-amz-copy-source"])
     directive = (req.headers.get("x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise errors.InvalidArgument("Unknown metadata directive.", ArgumentName="x-amz-metadata-directive",
                                      ArgumentValue=directive)
-    record = copy.copy_object(
+    lock = h.lock_request(req.headers)
+    record, source = copy.copy_object(
         svc, req.caller, src_bucket, src_key, req.bucket, req.key, directive == "REPLACE",
         h.object_attributes(req.headers), req.headers.get("x-amz-storage-class"),
-        h.conditions(req.headers, prefix="x-amz-copy-source-"), acl=header_acl(svc, req))
+        h.conditions(req.headers, prefix="x-amz-copy-source-"), acl=header_acl(svc, req),
+        source_version_id=src_version, lock=lock)
     checksums = "".join(xml.el(f"Checksum{alg}", value) for alg, value in record.checksums.items())
-    return S3Result(xml=xml.document("CopyObjectResult", [
+    out = {}
+    if src_version is not None or source.version_id != NULL_VERSION:
+        out["x-amz-copy-source-version-id"] = source.version_id
+    if record.version_id != NULL_VERSION:
+        out["x-amz-version-id"] = record.version_id
+    return S3Result(headers=out, xml=xml.document("CopyObjectResult", [
         xml.el("LastModified", xml.iso8601(record.last_modified)), f"<ETag>&quot;{record.etag}&quot;</ETag>",
         checksums]))
 
@@ -124,15 +165,13 @@ MAX_DELETE_KEYS = 1000
 
 @handles("DeleteObjects")
 def delete_objects(svc, req) -> S3Result:
-    if "Content-MD5" not in req.headers and not any(
-            name.lower().startswith(("x-amz-checksum-", "x-amz-sdk-checksum-algorithm")) for name in req.headers.keys()):
-        raise errors.InvalidRequest("Missing required header for this request: Content-MD5")
+    require_integrity_header(req, "this request")
     require_writable_bucket(svc, req)
     root = xml.parse(req.small_body())
     if xml.local(root.tag) != "Delete":
         raise errors.MalformedXML()
     quiet = (xml.child_text(root, "Quiet") or "").strip().lower() == "true"
-    keys, other_versions = [], []
+    entries = []
     for node in root:
         if xml.local(node.tag) == "Object":
             key = xml.child_text(node, "Key")
@@ -142,22 +181,21 @@ def delete_objects(svc, req) -> S3Result:
                 if xml.child_text(node, condition) is not None:
                     raise errors.NotImplemented(f"A conditional delete ({condition} in DeleteObjects) is not "
                                                 f"implemented.")
-            version = xml.child_text(node, "VersionId")
-            if version is None or version == "null":
-                keys.append(key)
-            else:  # "null" is the only version an object has (s3/unsupported.py): never the current one
-                other_versions.append((key, version))
-    if not (keys or other_versions) or len(keys) + len(other_versions) > MAX_DELETE_KEYS:
+            entries.append((key, xml.child_text(node, "VersionId")))
+    if not entries or len(entries) > MAX_DELETE_KEYS:
         raise errors.MalformedXML()
-    results = copy.delete_objects(svc, req.caller, req.bucket, keys) if keys else []
-    parts = [f"<Error>{xml.el('Key', key)}{xml.el('VersionId', version)}<Code>NoSuchVersion</Code>"
-             f"{xml.el('Message', errors.NoSuchVersion.message)}</Error>" for key, version in other_versions]
-    for key, err in results:
-        if err is None:
-            if not quiet:
-                parts.append(f"<Deleted>{xml.el('Key', key)}</Deleted>")
-        else:
-            parts.append(f"<Error>{xml.el('Key', key)}{xml.el('Code', err.code)}{xml.el('Message', err.message)}</Error>")
+    parts = []
+    for key, version, outcome in copy.delete_objects(svc, req.caller, req.bucket, entries, _bypass(req)):
+        asked = xml.el("VersionId", version) if version is not None else ""
+        if isinstance(outcome, errors.S3Error):
+            parts.append(f"<Error>{xml.el('Key', key)}{asked}{xml.el('Code', outcome.code)}"
+                         f"{xml.el('Message', outcome.message)}</Error>")
+        elif not quiet:
+            marker = ""
+            if outcome.delete_marker:
+                marker = "<DeleteMarker>true</DeleteMarker>" + xml.el("DeleteMarkerVersionId",
+                                                                     outcome.marker_version_id)
+            parts.append(f"<Deleted>{xml.el('Key', key)}{asked}{marker}</Deleted>")
     return S3Result(xml=xml.document("DeleteResult", parts))
 
 
