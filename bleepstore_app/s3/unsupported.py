@@ -99,6 +99,8 @@ REFUSALS: tuple[Refusal, ...] = (
 ACCEPTED = {
     "x-amz-request-payer": "an acknowledgement that the requester pays; on a bucket where the owner pays "
                            "(every bucket here) S3 ignores it",
+    "x-amz-bucket-object-lock-token": "it lets replication enable Object Lock on a replicated bucket; there is "
+                                      "no replication",
     "x-amz-mfa": "only a bucket with MFA delete requires it, and MFA delete cannot be enabled (no MFA devices)",
     "x-amz-optional-object-attributes": "RestoreStatus is only shown for archived objects; there are none",
     "x-amz-object-annotation-directive": "COPY and EXCLUDE agree when the source has no annotations",

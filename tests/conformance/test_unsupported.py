@@ -119,10 +119,8 @@ def test_put_object_empty_tagging_is_exact(server, s3, bucket):
 ])
 def test_put_object_raw_header_refused(server, s3, bucket, header, value):
     resp = signed_request(server, "PUT", key_path(bucket, "k"), headers={header: value}, body=b"x")
-    code = "InvalidRequest" if header.startswith("x-amz-object-lock") else "NotImplemented"
-    fields = assert_error(resp, code, 400 if code == "InvalidRequest" else 501)
-    if code == "NotImplemented":
-        assert fields["Header"] == header
+    fields = assert_error(resp, "NotImplemented", 501)
+    assert fields["Header"] == header
     assert _keys(s3, bucket) == []
 
 
@@ -232,9 +230,8 @@ def _head_bucket_status(s3, name) -> int:
         return err.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
-@pytest.mark.parametrize("extra", [{"ObjectLockEnabledForBucket": True}, {"ObjectOwnership": "BucketOwnerEnforced"},
-                                   {"ObjectOwnership": "ObjectWriter"}],
-                         ids=["object-lock", "ownership-enforced", "ownership-writer"])
+@pytest.mark.parametrize("extra", [{"ObjectOwnership": "BucketOwnerEnforced"}, {"ObjectOwnership": "ObjectWriter"}],
+                         ids=["ownership-enforced", "ownership-writer"])
 def test_create_bucket_refused_creates_nothing(s3, extra):
     name = "refused-" + uuid.uuid4().hex[:16]
     assert _error(s3.create_bucket, Bucket=name, **extra) == NOT_IMPLEMENTED
@@ -275,15 +272,23 @@ def test_storage_classes_one_tier(s3, bucket):
     assert _keys(s3, bucket) == ["rrs"]
 
 
-# -- versionId: "null" is the only version ---------------------------------------------------
+# -- versionId in a never-versioned bucket: "null" is the only version -------------------------
 
-def test_version_id_other_than_null_is_no_such_version(s3, bucket):
+def test_version_id_of_no_version(s3, bucket):
+    """An id of another shape than BleepStore's is InvalidArgument; a well-formed
+    id of no version is NoSuchVersion (and deletes nothing)."""
     s3.put_object(Bucket=bucket, Key="k", Body=b"current")
-    assert _error(s3.get_object, Bucket=bucket, Key="k", VersionId="3HL4kqtJlcpXroDTDmJ") == ("NoSuchVersion", 404)
-    assert _error(s3.head_object, Bucket=bucket, Key="k", VersionId="3HL4kqtJlcpXroDTDmJ") == ("404", 404)
-    assert _error(s3.delete_object, Bucket=bucket, Key="k", VersionId="3HL4kqtJlcpXroDTDmJ") == ("NoSuchVersion", 404)
+    malformed, unknown = "3HL4kqtJlcpXroDTDmJ", "0123456789abcdef0123456789abcdef"
+    assert _error(s3.get_object, Bucket=bucket, Key="k", VersionId=malformed) == ("InvalidArgument", 400)
+    assert _error(s3.head_object, Bucket=bucket, Key="k", VersionId=malformed) == ("400", 400)
+    assert _error(s3.delete_object, Bucket=bucket, Key="k", VersionId=malformed) == ("InvalidArgument", 400)
     assert _error(s3.copy_object, Bucket=bucket, Key="copy",
-                  CopySource={"Bucket": bucket, "Key": "k", "VersionId": "3HL4kqtJlcpXroDTDmJ"}) == ("NoSuchVersion", 404)
+                  CopySource={"Bucket": bucket, "Key": "k", "VersionId": malformed}) == ("InvalidArgument", 400)
+    assert _error(s3.get_object, Bucket=bucket, Key="k", VersionId=unknown) == ("NoSuchVersion", 404)
+    assert _error(s3.head_object, Bucket=bucket, Key="k", VersionId=unknown) == ("404", 404)
+    assert _error(s3.copy_object, Bucket=bucket, Key="copy",
+                  CopySource={"Bucket": bucket, "Key": "k", "VersionId": unknown}) == ("NoSuchVersion", 404)
+    assert s3.delete_object(Bucket=bucket, Key="k", VersionId=unknown)["ResponseMetadata"]["HTTPStatusCode"] == 204
     assert _keys(s3, bucket) == ["k"]
     assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"current"
 
@@ -392,7 +397,6 @@ def test_get_object_tagging(s3, s3_other, bucket):
 
 
 @pytest.mark.parametrize("read, call, kwargs", [
-    ("get_bucket_versioning", "put_bucket_versioning", {"VersioningConfiguration": {"Status": "Suspended"}}),
     ("get_bucket_cors", "put_bucket_cors",
      {"CORSConfiguration": {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}),
     ("get_bucket_cors", "delete_bucket_cors", {}),
@@ -463,14 +467,15 @@ def test_list_buckets_prefix_region_and_pages(s3):
 # -- DeleteObjects: per-object versions and conditions ---------------------------------------------
 
 def test_delete_objects_other_version_deletes_nothing_of_it(s3, bucket):
-    for key in ("a", "b", "c"):
+    for key in ("a", "b", "c", "d"):
         s3.put_object(Bucket=bucket, Key=key, Body=b"x")
     got = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
-        {"Key": "a"}, {"Key": "b", "VersionId": "3HL4kqtJlcpXroDTDmJ"}, {"Key": "c", "VersionId": "null"}]})
-    assert sorted(d["Key"] for d in got["Deleted"]) == ["a", "c"]
+        {"Key": "a"}, {"Key": "b", "VersionId": "3HL4kqtJlcpXroDTDmJ"}, {"Key": "c", "VersionId": "null"},
+        {"Key": "d", "VersionId": "0123456789abcdef0123456789abcdef"}]})
+    assert sorted(d["Key"] for d in got["Deleted"]) == ["a", "c", "d"]  # no such version of d: nothing to delete
     assert [(e["Key"], e["VersionId"], e["Code"]) for e in got["Errors"]] == [
-        ("b", "3HL4kqtJlcpXroDTDmJ", "NoSuchVersion")]
-    assert _keys(s3, bucket) == ["b"]
+        ("b", "3HL4kqtJlcpXroDTDmJ", "InvalidArgument")]
+    assert _keys(s3, bucket) == ["b", "d"]
 
 
 @pytest.mark.parametrize("condition", [{"ETag": '"0123"'}, {"Size": 1},

@@ -61,6 +61,16 @@ OPERATIONS = [
     ("POST", "b", "k", "uploadId=u", {}, "CompleteMultipartUpload"),
     ("DELETE", "b", "k", "uploadId=u", {}, "AbortMultipartUpload"),
     ("GET", "b", "k", "uploadId=u", {}, "ListParts"),
+    # Versioning and Object Lock.
+    ("PUT", "b", None, "versioning", {}, "PutBucketVersioning"),
+    ("GET", "b", None, "versions", {}, "ListObjectVersions"),
+    ("GET", "b", None, "versions&prefix=a&key-marker=k", {}, "ListObjectVersions"),
+    ("PUT", "b", None, "object-lock", {}, "PutObjectLockConfiguration"),
+    ("GET", "b", "k", "retention", {}, "GetObjectRetention"),
+    ("PUT", "b", "k", "retention&versionId=v", {}, "PutObjectRetention"),
+    ("GET", "b", "k", "legal-hold", {}, "GetObjectLegalHold"),
+    ("PUT", "b", "k", "legal-hold", {}, "PutObjectLegalHold"),
+    ("GET", "b", "k", "versionId=v", {}, "GetObject"),
     # Reads of configurations that are never set (s3/handlers/bucket_config.py).
     ("GET", "b", None, "versioning", {}, "GetBucketVersioning"),
     ("GET", "b", None, "versioning=", {}, "GetBucketVersioning"),
@@ -96,7 +106,6 @@ def test_resolve_operation(method, bucket, key, query, headers, operation):
 
 NOT_IMPLEMENTED = [
     # The Put/Delete of each configuration whose Get answers "not configured".
-    ("PUT", "b", None, "versioning"),
     ("PUT", "b", None, "tagging"),
     ("DELETE", "b", None, "tagging"),
     ("PUT", "b", None, "policy"),
@@ -109,7 +118,6 @@ NOT_IMPLEMENTED = [
     ("DELETE", "b", None, "website"),
     ("PUT", "b", None, "encryption"),
     ("DELETE", "b", None, "encryption"),
-    ("PUT", "b", None, "object-lock"),
     ("PUT", "b", None, "notification"),
     ("PUT", "b", None, "logging"),
     ("PUT", "b", None, "replication"),
@@ -121,8 +129,8 @@ NOT_IMPLEMENTED = [
     ("PUT", "b", None, "publicAccessBlock"),
     ("DELETE", "b", None, "publicAccessBlock"),
     ("HEAD", "b", None, "versioning"),
-    ("GET", "b", None, "versions"),
-    ("GET", "b", None, "versions&prefix=a"),
+    ("DELETE", "b", None, "versioning"),
+    ("DELETE", "b", "k", "retention"),
     ("GET", "b", None, "location&acl"),
     ("GET", "b", None, "versioning&cors"),
     ("GET", "b", None, "inventory"),
@@ -132,8 +140,6 @@ NOT_IMPLEMENTED = [
     ("PUT", "b", "k", "tagging"),
     ("DELETE", "b", "k", "tagging"),
     ("GET", "b", "k", "attributes"),
-    ("GET", "b", "k", "retention"),
-    ("GET", "b", "k", "legal-hold"),
     ("GET", "b", "k", "torrent"),
     ("HEAD", "b", "k", "acl"),
     ("GET", None, None, "session"),

@@ -25,6 +25,8 @@ IMPLEMENTED = {
     "x-amz-copy-source-if-modified-since", "x-amz-copy-source-if-unmodified-since", "x-amz-copy-source-range",
     "x-amz-metadata-directive", "x-amz-mp-object-size",
     "x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner",
+    "x-amz-bucket-object-lock-enabled", "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold", "x-amz-bypass-governance-retention",
 }
 
 
@@ -56,7 +58,8 @@ def test_refusals_name_headers_s3_defines_there():
 
 
 @pytest.mark.parametrize("header", ["x-amz-server-side-encryption", "x-amz-server-side-encryption-customer-key",
-                                    "x-amz-tagging", "x-amz-object-lock-mode", "x-amz-website-redirect-location"])
+                                    "x-amz-tagging", "x-amz-object-lock-event-hold",
+                                    "x-amz-website-redirect-location"])
 def test_feature_headers_refused_on_put_object(header):
     assert (header, "PutObject") in REFUSED
 

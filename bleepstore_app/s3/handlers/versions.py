@@ -13,7 +13,9 @@ from .listing import _encoder
 def get_bucket_versioning(svc, req) -> S3Result:
     status = versions.get_bucket_versioning(svc, req.caller, req.bucket)
     # Never versioned: no Status element (neither Enabled nor Suspended).
-    return S3Result(xml=xml.document("VersioningConfiguration", xml.el("Status", status) if status else ""))
+    if status is None:
+        return S3Result(xml=xml.empty_document("VersioningConfiguration"))
+    return S3Result(xml=xml.document("VersioningConfiguration", xml.el("Status", status)))
 
 
 @handles("PutBucketVersioning")
