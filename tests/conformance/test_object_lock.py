@@ -218,6 +218,37 @@ def test_put_object_lock_configuration_enables_lock_on_versioned_bucket(s3):
         _cleanup(s3, name)
 
 
+def test_lock_on_null_version_from_before_versioning(s3):
+    """An object written before versioning was enabled is the "null" version; once the
+    bucket has Object Lock it can be locked like any version, and then neither a new
+    write of its key nor a DELETE of versionId=null removes it."""
+    name = _new_name("lockn")
+    s3.create_bucket(Bucket=name)
+    try:
+        body = os.urandom(LARGE)
+        s3.put_object(Bucket=name, Key="k", Body=body)
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"})
+        until = _in(3600)
+        _set_retention(s3, name, "k", "null", "GOVERNANCE", until)
+        s3.put_object_legal_hold(Bucket=name, Key="k", VersionId="null", LegalHold={"Status": "ON"})
+        head = s3.head_object(Bucket=name, Key="k", VersionId="null")
+        assert (head["ObjectLockMode"], head["ObjectLockRetainUntilDate"], head["ObjectLockLegalHoldStatus"]) == (
+            "GOVERNANCE", until, "ON")
+        newer = s3.put_object(Bucket=name, Key="k", Body=b"newer")["VersionId"]
+        assert newer != "null"
+        assert _read(s3, name, "k", "null") == body
+        assert _err(s3.delete_object, Bucket=name, Key="k", VersionId="null",
+                    BypassGovernanceRetention=True) == ("AccessDenied", 403)  # the legal hold
+        s3.put_object_legal_hold(Bucket=name, Key="k", VersionId="null", LegalHold={"Status": "OFF"})
+        assert _err(s3.delete_object, Bucket=name, Key="k", VersionId="null") == ("AccessDenied", 403)
+        assert _read(s3, name, "k", "null") == body
+        assert _retention(s3, name, "k", "null") == {"Mode": "GOVERNANCE", "RetainUntilDate": until}
+        assert _version_ids(s3, name, "k") == {"null", newer}
+    finally:
+        _cleanup(s3, name)
+
+
 def test_put_object_lock_configuration_non_owner_denied(s3, s3_other, lock_bucket):
     config = {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}}
     assert _err(s3_other.put_object_lock_configuration, Bucket=lock_bucket,
@@ -443,6 +474,25 @@ def test_put_object_retention_date_in_past_invalid(s3, lock_bucket):
     assert _err(s3.get_object_retention, Bucket=lock_bucket, Key="k") == ("NoSuchObjectLockConfiguration", 404)
 
 
+def test_remove_governance_retention_needs_bypass(s3, lock_bucket):
+    """An empty <Retention/> removes a retention: a weakening like any other."""
+    vid, until = _put_locked(s3, lock_bucket, "k", b"x")
+    assert _err(s3.put_object_retention, Bucket=lock_bucket, Key="k", VersionId=vid,
+                Retention={}) == ("AccessDenied", 403)
+    assert _retention(s3, lock_bucket, "k", vid) == {"Mode": "GOVERNANCE", "RetainUntilDate": until}
+    s3.put_object_retention(Bucket=lock_bucket, Key="k", VersionId=vid, Retention={}, BypassGovernanceRetention=True)
+    s3.delete_object(Bucket=lock_bucket, Key="k", VersionId=vid)  # no lock left
+    assert _version_ids(s3, lock_bucket, "k") == set()
+
+
+@pytest.mark.parametrize("mode", ["governance", "FOREVER"])
+def test_put_object_retention_bad_mode_malformed(s3, lock_bucket, mode):
+    vid = s3.put_object(Bucket=lock_bucket, Key="k", Body=b"x")["VersionId"]
+    assert _err(_set_retention, s3=s3, bucket=lock_bucket, key="k", version_id=vid, mode=mode,
+                until=_in(3600)) == ("MalformedXML", 400)
+    assert _err(s3.get_object_retention, Bucket=lock_bucket, Key="k") == ("NoSuchObjectLockConfiguration", 404)
+
+
 def test_governance_expired_version_can_be_deleted(s3, lock_bucket):
     until = _in(3)
     vid, _ = _put_locked(s3, lock_bucket, "k", b"x", until=until)
@@ -547,6 +597,13 @@ def test_legal_hold_outlives_expired_retention(s3, lock_bucket):
     s3.put_object_legal_hold(Bucket=lock_bucket, Key="k", VersionId=vid, LegalHold={"Status": "OFF"})
     s3.delete_object(Bucket=lock_bucket, Key="k", VersionId=vid)
     assert _version_ids(s3, lock_bucket, "k") == set()
+
+
+def test_put_object_legal_hold_bad_status_malformed(s3, lock_bucket):
+    s3.put_object(Bucket=lock_bucket, Key="k", Body=b"x")
+    assert _err(s3.put_object_legal_hold, Bucket=lock_bucket, Key="k",
+                LegalHold={"Status": "abc"}) == ("MalformedXML", 400)
+    assert _err(s3.get_object_legal_hold, Bucket=lock_bucket, Key="k") == ("NoSuchObjectLockConfiguration", 404)
 
 
 @pytest.mark.parametrize("op", ["put_object_legal_hold", "get_object_legal_hold", "put_object_retention",
@@ -750,3 +807,44 @@ def test_writer_granted_by_acl_cannot_bypass_governance(s3, s3_other, lock_bucke
     assert [(e["Key"], e["Code"]) for e in resp.get("Errors", [])] == [("k", "AccessDenied")]
     assert _read(s3, lock_bucket, "k", vid) == body
     assert _retention(s3, lock_bucket, "k", vid) == {"Mode": "GOVERNANCE", "RetainUntilDate": until}
+
+
+def _version_written_by_other(s3, s3_other, bucket: str, body: bytes) -> str:
+    """A version s3_other writes (a bucket ACL grants it WRITE), locked by the bucket's
+    default GOVERNANCE rule."""
+    owner, other = canonical_id(s3), canonical_id(s3_other)
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    s3.put_bucket_acl(Bucket=bucket, GrantFullControl=f"id={owner}", GrantWrite=f"id={other}")
+    vid = s3_other.put_object(Bucket=bucket, Key="k", Body=body)["VersionId"]
+    assert _retention(s3, bucket, "k", vid)["Mode"] == "GOVERNANCE"
+    return vid
+
+
+@pytest.mark.parametrize("bypass", [False, True], ids=["plain", "bypass"])
+def test_object_writer_cannot_weaken_retention_of_own_version(s3, s3_other, lock_bucket, bypass):
+    """The writer a bucket ACL lets in owns the versions it writes, but ACLs grant none of
+    s3:PutObjectRetention, s3:BypassGovernanceRetention, s3:DeleteObjectVersion: it cannot
+    shorten or remove the retention of its own version, nor delete it."""
+    body = os.urandom(SMALL)
+    vid = _version_written_by_other(s3, s3_other, lock_bucket, body)
+    retention = _retention(s3, lock_bucket, "k", vid)
+    extra = {"BypassGovernanceRetention": True} if bypass else {}
+    assert _err(s3_other.put_object_retention, Bucket=lock_bucket, Key="k", VersionId=vid,
+                Retention={"Mode": "GOVERNANCE", "RetainUntilDate": _in(60)}, **extra) == ("AccessDenied", 403)
+    assert _err(s3_other.put_object_retention, Bucket=lock_bucket, Key="k", VersionId=vid,
+                Retention={}, **extra) == ("AccessDenied", 403)
+    assert _retention(s3, lock_bucket, "k", vid) == retention
+    assert _err(s3_other.delete_object, Bucket=lock_bucket, Key="k", VersionId=vid, **extra) == ("AccessDenied", 403)
+    assert _read(s3_other, lock_bucket, "k", vid) == body  # the writer owns it
+
+
+def test_object_writer_cannot_release_owner_legal_hold(s3, s3_other, lock_bucket):
+    """Nor can that writer release a legal hold the bucket owner put on its version."""
+    body = os.urandom(SMALL)
+    vid = _version_written_by_other(s3, s3_other, lock_bucket, body)
+    s3.put_object_legal_hold(Bucket=lock_bucket, Key="k", VersionId=vid, LegalHold={"Status": "ON"})
+    assert _err(s3_other.put_object_legal_hold, Bucket=lock_bucket, Key="k", VersionId=vid,
+                LegalHold={"Status": "OFF"}) == ("AccessDenied", 403)
+    assert s3.get_object_legal_hold(Bucket=lock_bucket, Key="k", VersionId=vid)["LegalHold"] == {"Status": "ON"}
+    assert _read(s3_other, lock_bucket, "k", vid) == body  # the writer owns it
