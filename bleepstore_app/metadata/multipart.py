@@ -80,14 +80,14 @@ class UploadRecord:
     completed_checksum: str | None
     lock_mode: str | None = None
     lock_until: int | None = None
-    legal_hold: bool = False
+    legal_hold: bool | None = None
 
     @classmethod
     def from_row(cls, row) -> "UploadRecord":
         m = dict(zip(_UPLOAD_NAMES, row))
         m["content_headers"] = loads(m["content_headers"])
         m["user_metadata"] = loads(m["user_metadata"])
-        m["legal_hold"] = bool(m["legal_hold"])
+        m["legal_hold"] = None if m["legal_hold"] is None else bool(m["legal_hold"])
         return cls(**m)
 
     def to_row(self) -> dict:

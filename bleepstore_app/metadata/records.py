@@ -86,7 +86,7 @@ class ObjectRecord:
     delete_marker: bool = False
     lock_mode: str | None = None      # "GOVERNANCE" or "COMPLIANCE"
     lock_until: int | None = None     # microseconds
-    legal_hold: bool = False
+    legal_hold: bool | None = None    # None: never set
 
     def to_row(self) -> dict:
         return {

@@ -91,10 +91,11 @@ def _version_columns() -> list[Column]:
         Column("version_seq", BigInteger, nullable=False, server_default=text("0")),
         Column("delete_marker", Boolean, nullable=False, server_default=false()),
         # Object Lock: "GOVERNANCE" or "COMPLIANCE" until ``lock_until`` (microseconds),
-        # and the legal hold; both only ever set in a bucket with Object Lock.
+        # and the legal hold (NULL: never set, else ON/OFF); only ever set in a bucket
+        # with Object Lock.
         Column("lock_mode", String(16), nullable=True),
         Column("lock_until", BigInteger, nullable=True),
-        Column("legal_hold", Boolean, nullable=False, server_default=false()),
+        Column("legal_hold", Boolean, nullable=True),
     ]
 
 
@@ -174,7 +175,7 @@ multipart_uploads = Table(
     # Object Lock asked for at CreateMultipartUpload, given to the completed object.
     Column("lock_mode", String(16), nullable=True),
     Column("lock_until", BigInteger, nullable=True),
-    Column("legal_hold", Boolean, nullable=False, server_default=false()),
+    Column("legal_hold", Boolean, nullable=True),
     Index("ix_multipart_uploads_bucket_key", "bucket", "key", "upload_id"),
     Index("ix_multipart_uploads_initiated_at", "initiated_at"),
 )

@@ -139,7 +139,8 @@ def object_record(row) -> ObjectRecord:
         content_headers=loads(m["content_headers"]), user_metadata=loads(m["user_metadata"]),
         checksums=loads(m["checksums"]), acl=m["acl"], parts_count=m["parts_count"],
         version_id=m["version_id"], version_seq=m["version_seq"], delete_marker=bool(m["delete_marker"]),
-        lock_mode=m["lock_mode"], lock_until=m["lock_until"], legal_hold=bool(m["legal_hold"]),
+        lock_mode=m["lock_mode"], lock_until=m["lock_until"],
+        legal_hold=None if m["legal_hold"] is None else bool(m["legal_hold"]),
     )
 
 

@@ -60,12 +60,24 @@ def run_migrations_online() -> None:
     is_sqlite = engine.dialect.name == "sqlite"
     lock = _sqlite_file_lock(engine) if is_sqlite else contextmanager(lambda: (yield))()
     with lock, engine.connect() as connection:
+        if is_sqlite:
+            # A batch migration rebuilds a table (copy, DROP, rename); with foreign keys
+            # on, the DROP would cascade into the tables that reference it (dropping
+            # every object with the buckets table). The pragma only takes effect
+            # outside a transaction; the rows are checked once the schema is changed.
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # not in a BEGIN
         context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
                           compare_type=True)
         with context.begin_transaction():
             if engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
             context.run_migrations()
+        if is_sqlite:
+            raw = connection.connection.dbapi_connection
+            broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+            raw.execute("PRAGMA foreign_keys=ON")
+            if broken:
+                raise RuntimeError(f"the migrated database breaks {len(broken)} foreign keys: {broken[:5]}")
 
 
 if context.is_offline_mode():

@@ -90,8 +90,8 @@ def lock_headers(record: ObjectRecord) -> dict[str, str]:
     if record.lock_mode is not None and record.lock_until is not None:
         out["x-amz-object-lock-mode"] = record.lock_mode
         out["x-amz-object-lock-retain-until-date"] = iso_date(record.lock_until)
-    if record.legal_hold:
-        out["x-amz-object-lock-legal-hold"] = "ON"
+    if record.legal_hold is not None:
+        out["x-amz-object-lock-legal-hold"] = "ON" if record.legal_hold else "OFF"
     return out
 
 
@@ -163,7 +163,7 @@ def object_headers(record: ObjectRecord, checksum_mode: bool = False) -> dict[st
         out["x-amz-storage-class"] = record.storage_class
     if record.version_id != "null":
         out["x-amz-version-id"] = record.version_id
-    if record.lock_mode is not None or record.legal_hold:
+    if record.lock_mode is not None or record.legal_hold is not None:
         out.update(lock_headers(record))
     if checksum_mode:
         for algorithm, value in record.checksums.items():

@@ -55,7 +55,7 @@ def create_multipart_upload(svc: Services, caller: Caller | None, bucket: str, k
     if lock is not None and not lock.empty:
         lock_mode, lock_until, legal_hold = object_lock.lock_for_new_version(target, lock)
     else:
-        lock_mode, lock_until, legal_hold = None, None, False
+        lock_mode, lock_until, legal_hold = None, None, None
     if checksum_type is not None:
         checksum_type = checksum_type.upper()
         if checksum_type not in CHECKSUM_TYPES or checksum_algorithm is None:
@@ -262,7 +262,7 @@ def _commit_completion(svc: Services, target: BucketRecord, key: str, upload_id:
             user_metadata=upload.user_metadata, checksums=checksums, acl=upload.acl, parts_count=len(chosen),
             version_id=versions.new_version_id(target))
         record.lock_mode, record.lock_until, record.legal_hold = (
-            (upload.lock_mode, upload.lock_until, upload.legal_hold) if upload.lock_mode or upload.legal_hold
+            (upload.lock_mode, upload.lock_until, upload.legal_hold) if upload.lock_mode or upload.legal_hold is not None
             else object_lock.lock_for_new_version(target, None))
         # Parts not chosen are deleted; with a composed blob, the chosen ones too.
         kept = set() if composed is not None else {p.part_number for p in chosen}

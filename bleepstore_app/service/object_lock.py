@@ -41,7 +41,8 @@ def _future(until: int) -> int:
     return until
 
 
-def lock_for_new_version(bucket: BucketRecord, asked: LockRequest | None) -> tuple[str | None, int | None, bool]:
+def lock_for_new_version(bucket: BucketRecord,
+                         asked: LockRequest | None) -> tuple[str | None, int | None, bool | None]:
     """(mode, retain-until, legal hold) for a new version in ``bucket``: what the
     write asked for, else the bucket's default retention."""
     config = bucket.lock_config
@@ -52,10 +53,10 @@ def lock_for_new_version(bucket: BucketRecord, asked: LockRequest | None) -> tup
             raise errors.InvalidArgument("x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must "
                                          "both be supplied")
         if asked.mode is not None:
-            return asked.mode, _future(asked.retain_until), bool(asked.legal_hold)
-        hold = bool(asked.legal_hold)
+            return asked.mode, _future(asked.retain_until), asked.legal_hold
+        hold = asked.legal_hold
     else:
-        hold = False
+        hold = None
     rule = (config or {}).get("rule")
     if not rule:
         return None, None, hold
@@ -71,8 +72,10 @@ def _locked_bucket(svc: Services, name: str) -> BucketRecord:
 
 
 def _may_change_lock(bucket: BucketRecord, record: ObjectRecord, caller: Caller | None) -> None:
-    """The bucket's or the version's owner may set its retention and legal hold."""
-    if caller is None or caller.owner_id not in (bucket.owner_id, record.owner_id):
+    """Only the bucket owner reads and sets retention and legal holds: no ACL grants
+    s3:PutObjectRetention, s3:PutObjectLegalHold or s3:BypassGovernanceRetention,
+    so the writer of a version cannot weaken the lock it got."""
+    if caller is None or caller.owner_id != bucket.owner_id:
         raise errors.AccessDenied()
 
 
@@ -140,7 +143,9 @@ def put_object_retention(svc: Services, caller: Caller | None, name: str, key: s
         weaker = until is None or until < (record.lock_until or 0)
         if active and record.lock_mode == "COMPLIANCE" and (weaker or mode != "COMPLIANCE"):
             raise errors.AccessDenied("Access Denied because object protected by object lock.")
-        if active and record.lock_mode == "GOVERNANCE" and weaker and not bypass_governance:
+        # Any change to a GOVERNANCE lock but extending it is an override.
+        if active and record.lock_mode == "GOVERNANCE" and (weaker or mode != "GOVERNANCE") \
+                and not bypass_governance:
             raise errors.AccessDenied("Access Denied because object protected by object lock.")
         return mode, until, record.legal_hold
 
@@ -153,7 +158,7 @@ def get_object_legal_hold(svc: Services, caller: Caller | None, name: str, key: 
     bucket = _locked_bucket(svc, name)
     record = _version(svc, caller, bucket, key, version_id)
     _may_change_lock(bucket, record, caller)
-    if not record.legal_hold:
+    if record.legal_hold is None:
         raise errors.NoSuchObjectLockConfiguration()
     return record.legal_hold
 

@@ -57,7 +57,7 @@ def _new_version_columns():
         sa.Column('delete_marker', sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column('lock_mode', sa.String(length=16), nullable=True),
         sa.Column('lock_until', sa.BigInteger(), nullable=True),
-        sa.Column('legal_hold', sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column('legal_hold', sa.Boolean(), nullable=True),
     ]
 
 
@@ -73,7 +73,7 @@ def upgrade():
     with op.batch_alter_table('multipart_uploads', schema=None) as batch_op:
         batch_op.add_column(sa.Column('lock_mode', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('lock_until', sa.BigInteger(), nullable=True))
-        batch_op.add_column(sa.Column('legal_hold', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('legal_hold', sa.Boolean(), nullable=True))
 
     op.create_table('object_versions',
     sa.Column('bucket', _byte_order_string(63), nullable=False),
@@ -101,9 +101,9 @@ _VERSIONED_DATA = (
      "WHERE versioning IS NOT NULL OR object_lock IS NOT NULL"),
     ("noncurrent object versions", "SELECT count(*) FROM object_versions"),
     ("objects with a version id, a delete marker or a lock", "SELECT count(*) FROM objects "
-     "WHERE version_id <> 'null' OR delete_marker OR lock_mode IS NOT NULL OR legal_hold"),
+     "WHERE version_id <> 'null' OR delete_marker OR lock_mode IS NOT NULL OR legal_hold IS NOT NULL"),
     ("multipart uploads asking for Object Lock", "SELECT count(*) FROM multipart_uploads "
-     "WHERE lock_mode IS NOT NULL OR legal_hold"),
+     "WHERE lock_mode IS NOT NULL OR legal_hold IS NOT NULL"),
 )
 
 
