@@ -153,6 +153,14 @@ class ObjectVersion(NamedTuple):
     parts: list[tuple] | None  # (part_number, offset, size, etag, checksums, location)
 
 
+def _lock_current(cur: Cursor, bucket: str, key: str):
+    """The current version's row, locked: it serialises with every writer of the
+    key. On PostgreSQL a lock that waited for a writer who replaced the row (a
+    promotion deletes and re-inserts it) finds nothing; the next statement sees
+    what that writer committed, so look once more."""
+    return cur.one(Q_LOCK_CURRENT, bucket=bucket, key=key) or cur.one(Q_LOCK_CURRENT, bucket=bucket, key=key)
+
+
 class DeleteOutcome(NamedTuple):
     """What one delete did: S3's DeleteMarker / VersionId answer."""
     key: str
@@ -228,7 +236,7 @@ class VersionQueries:
 
     def _delete_version(self, cur: Cursor, bucket: str, key: str, version_id: str, bypass_governance: bool,
                         not_before: int) -> DeleteOutcome:
-        current = cur.one(Q_LOCK_CURRENT, bucket=bucket, key=key)  # serialises with writers of the key
+        current = _lock_current(cur, bucket, key)
         if current is None:
             return DeleteOutcome(key, version_id, False, None)
         is_current = current[_VERSION_ID] == version_id
@@ -279,7 +287,7 @@ class VersionQueries:
         raises to refuse. None when there is no such version (or it is a delete
         marker); else the record as it was."""
         def work(cur: Cursor):
-            current = cur.one(Q_LOCK_CURRENT, bucket=bucket, key=key)
+            current = _lock_current(cur, bucket, key)
             if current is None:
                 return None
             row, table = current, "objects"
