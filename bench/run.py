@@ -23,7 +23,7 @@ from .scenarios import Bench, Options, parse_size
 from .server import REPO, EmbeddedServer, ProcessSampler, Target
 from .wrk import require_wrk
 
-SCENARIOS = ("small", "large", "list", "startup", "multipart")
+SCENARIOS = ("small", "large", "list", "versions", "startup", "multipart")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         sampler = ClusterSampler(server) if args.nodes else ProcessSampler(target.pid)
         bench = Bench(target, sampler, opts, workdir, data_dir)
         plan = [("startup", bench.startup), ("small", bench.small), ("large", bench.large),
-                ("list", bench.listing), ("multipart", bench.multipart)]
+                ("list", bench.listing), ("versions", bench.versions),
+                ("multipart", bench.multipart)]
         for name, run in plan:
             if name not in chosen:
                 continue

@@ -71,14 +71,20 @@ Q_VERSION_SEQ = Prepared(union_all(
 
 def _listing(high: bool):
     """ListObjectVersions' rows after the cursor (key, version_seq): current and
-    noncurrent versions merged, keys ascending and each key's versions newest first."""
+    noncurrent versions merged, keys ascending and each key's versions newest
+    first. Each table's arm is an index range scan cut at ``limit`` rows (the
+    cursor is written as a range on key, so the index bounds it), and only those
+    two short lists are merged."""
     def arm(table, latest):
         c = table.c
-        after = or_(c.key > bindparam("key"), and_(c.key == bindparam("key"), c.version_seq < bindparam("seq")))
-        return select(c.key, c.version_id, c.version_seq, latest.label("is_latest"), c.delete_marker, c.size,
-                      c.etag, c.last_modified, c.storage_class, c.owner_id, c.owner_display_name).where(
-            c.bucket == bindparam("bucket"), after, *([c.key < bindparam("high")] if high else []))
-    merged = union_all(arm(t.objects, true()), arm(t.object_versions, false())).subquery()
+        after = and_(c.key >= bindparam("key"),
+                     or_(c.key > bindparam("key"), c.version_seq < bindparam("seq")))
+        return (select(c.key, c.version_id, c.version_seq, latest.label("is_latest"), c.delete_marker, c.size,
+                       c.etag, c.last_modified, c.storage_class, c.owner_id, c.owner_display_name)
+                .where(c.bucket == bindparam("bucket"), after, *([c.key < bindparam("high")] if high else []))
+                .order_by(c.key, c.version_seq.desc()).limit(bindparam("limit")).subquery())
+    current, noncurrent = arm(t.objects, true()), arm(t.object_versions, false())
+    merged = union_all(select(*current.c), select(*noncurrent.c)).subquery()
     return Prepared(select(*merged.c).order_by(merged.c.key, merged.c.version_seq.desc())
                     .limit(bindparam("limit")))
 
@@ -262,7 +268,7 @@ class VersionQueries:
                       limit: int) -> list[ListedVersion]:
         """Up to ``limit`` versions after (after_key, after_seq) in listing order
         (keys ascending, versions newest first; ``after_seq`` -1: the whole key
-        ``after_key`` is behind), with key < high."""
+        ``after_key`` is behind), with key < high. One statement: one snapshot."""
         params = dict(bucket=bucket, key=after_key, seq=after_seq, limit=limit)
         if high is not None:
             params["high"] = high
