@@ -45,10 +45,12 @@ Q_OLD_VERSION = Prepared(select(*t.object_versions.c).where(_where_version(ov)))
 Q_OLD_VERSION_WITH_INLINE = Prepared(_with_inline(t.object_versions, _where_version(ov)))
 Q_LOCK_CURRENT = Prepared(select(*t.objects.c).where(_where_key(o)).with_for_update())
 Q_LOCK_OLD_VERSION = Prepared(select(*t.object_versions.c).where(_where_version(ov)).with_for_update())
-Q_NEWEST_OLD_VERSION = Prepared(select(ov.version_seq).where(_where_key(ov))
+Q_NEWEST_OLD_VERSION = Prepared(select(*t.object_versions.c).where(_where_key(ov))
                                 .order_by(ov.version_seq.desc()).limit(1))
-Q_PROMOTE = Prepared(t.objects.insert().from_select(
-    _NAMES, select(*t.object_versions.c).where(_where_key(ov), ov.version_seq == bindparam("seq"))))
+# The row is updated in place, never deleted and re-inserted: a writer waiting on
+# its lock (FOR UPDATE) then finds the promoted version instead of no row.
+Q_PROMOTE = Prepared(update(t.objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
+                     .values({n: bindparam(n) for n in _NAMES if n not in ("bucket", "key")}))
 Q_DELETE_CURRENT = Prepared(delete(t.objects).where(_where_key(o)))
 Q_DELETE_OLD_VERSION = Prepared(delete(t.object_versions).where(_where_key(ov), ov.version_seq == bindparam("seq")))
 Q_VERSION_PARTS = Prepared(select(op_.part_number, op_.offset, op_.size, op_.etag, op_.checksums, op_.data_location)
@@ -161,9 +163,9 @@ class ObjectVersion(NamedTuple):
 
 def _lock_current(cur: Cursor, bucket: str, key: str):
     """The current version's row, locked: it serialises with every writer of the
-    key. On PostgreSQL a lock that waited for a writer who replaced the row (a
-    promotion deletes and re-inserts it) finds nothing; the next statement sees
-    what that writer committed, so look once more."""
+    key. On PostgreSQL a lock that waited for a writer who deleted the row (its
+    last version) finds nothing; a writer may have inserted the key again since,
+    which the next statement sees, so look once more."""
     return cur.one(Q_LOCK_CURRENT, bucket=bucket, key=key) or cur.one(Q_LOCK_CURRENT, bucket=bucket, key=key)
 
 
@@ -180,10 +182,10 @@ class VersionQueries:
     ``write_object``, ``garbage_not_before``)."""
 
     def get_version(self, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
-        def work(cur: Cursor):
+        def work(cur: Cursor):  # one snapshot: a version being promoted is found in one of the two
             return (cur.one(Q_CURRENT_VERSION, bucket=bucket, key=key, version_id=version_id)
                     or cur.one(Q_OLD_VERSION, bucket=bucket, key=key, version_id=version_id))
-        row = self.db.read(work)
+        row = self.db.read_snapshot(work)
         return object_record(row) if row else None
 
     def read_version(self, bucket: str, key: str, version_id: str, part_map: bool, with_bytes: bool):
@@ -254,11 +256,14 @@ class VersionQueries:
             raise VersionLocked(key, version_id)
         _release_row(cur, row, not_before)
         if is_current:
-            cur.run(Q_DELETE_CURRENT, bucket=bucket, key=key)
             newest = cur.one(Q_NEWEST_OLD_VERSION, bucket=bucket, key=key)
-            if newest is not None:  # the newest noncurrent version becomes current
-                cur.run(Q_PROMOTE, bucket=bucket, key=key, seq=newest[0])
-                cur.run(Q_DELETE_OLD_VERSION, bucket=bucket, key=key, seq=newest[0])
+            if newest is None:
+                cur.run(Q_DELETE_CURRENT, bucket=bucket, key=key)
+            else:  # the newest noncurrent version becomes current
+                values = dict(zip(_NAMES, newest))
+                del values["bucket"], values["key"]
+                cur.run(Q_PROMOTE, b_bucket=bucket, b_key=key, **values)
+                cur.run(Q_DELETE_OLD_VERSION, bucket=bucket, key=key, seq=newest[_SEQ])
         else:
             cur.run(Q_DELETE_OLD_VERSION, bucket=bucket, key=key, seq=row[_SEQ])
         marker = bool(row[_DELETE_MARKER])
@@ -282,6 +287,8 @@ class VersionQueries:
 
     def set_version_acl(self, bucket: str, key: str, version_id: str, acl: str) -> bool:
         def work(cur: Cursor) -> bool:
+            if _lock_current(cur, bucket, key) is None:  # serialises with a promotion of this version
+                return False
             args = dict(b_bucket=bucket, b_key=key, b_version_id=version_id, acl=acl)
             return cur.run(Q_SET_ACL["objects"], **args) == 1 or cur.run(Q_SET_ACL["object_versions"], **args) == 1
         return self.db.write(work)
