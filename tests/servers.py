@@ -107,15 +107,19 @@ class Server:
 
     def metadata_blobs(self) -> dict[str, set[str]]:
         """The blob locations the server's metadata points at, per table, read
-        straight from its database (SQLite file or PostgreSQL): ``objects`` (rows
-        that are neither inline nor made of part rows), ``object_parts`` (completed
+        straight from its database (SQLite file or PostgreSQL): ``objects`` and
+        ``object_versions`` (current and noncurrent versions that are neither inline,
+        delete markers nor made of part rows), ``object_parts`` (completed
         multipart objects) and ``multipart_parts`` (parts of uploads not completed)."""
         import sqlalchemy as sa
         from bleepstore_app.config import load_settings
         url = load_settings(self.env["BLEEPSTORE_CONFIG"], environ=self.env).database_url
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         queries = {
-            "objects": "SELECT data_location FROM objects WHERE NOT data_inline AND data_location <> 'multipart'",
+            "objects": "SELECT data_location FROM objects WHERE NOT data_inline AND NOT delete_marker"
+                       " AND data_location <> 'multipart'",
+            "object_versions": "SELECT data_location FROM object_versions WHERE NOT data_inline"
+                               " AND NOT delete_marker AND data_location <> 'multipart'",
             "object_parts": "SELECT data_location FROM object_parts",
             "multipart_parts": "SELECT data_location FROM multipart_parts",
         }

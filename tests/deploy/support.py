@@ -336,7 +336,8 @@ def referenced_locations(database_url: str) -> set[str]:
     import psycopg
     with psycopg.connect(psql_url(database_url)) as conn:
         rows = conn.execute(
-            "SELECT data_location FROM objects WHERE NOT data_inline"
+            "SELECT data_location FROM objects WHERE NOT data_inline AND NOT delete_marker"
+            " UNION SELECT data_location FROM object_versions WHERE NOT data_inline AND NOT delete_marker"
             " UNION SELECT data_location FROM object_parts"
             " UNION SELECT data_location FROM multipart_parts").fetchall()
     return {r[0] for r in rows}
