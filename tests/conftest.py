@@ -83,7 +83,7 @@ def emulators(tmp_path_factory):
 # conditions, buckets and the other clients, do not touch the blobs in a way the
 # backend could change, and run on both metadata engines and through nginx).
 GATEWAY_SUITES = {"test_objects", "test_multipart", "test_copy_object", "test_delete_objects",
-                  "test_checksums", "test_chunked_bodies", "test_awscli", "test_object_lock"}
+                  "test_checksums", "test_chunked_bodies", "test_awscli", "test_versioning", "test_object_lock"}
 
 
 def pytest_collection_modifyitems(config, items):
