@@ -109,8 +109,8 @@ _VERSIONED_DATA = (
 
 def downgrade():
     conn = op.get_bind()
-    found = [f"{conn.execute(sa.text(query)).scalar()} {what}" for what, query in _VERSIONED_DATA
-             if conn.execute(sa.text(query)).scalar()]
+    counts = [(what, conn.execute(sa.text(query)).scalar()) for what, query in _VERSIONED_DATA]
+    found = [f"{what}: {count}" for what, count in counts if count]
     if found:
         raise RuntimeError(
             "cannot downgrade below 0003: this database holds versioned data that the older schema cannot "
