@@ -54,17 +54,9 @@ def list_object_versions(svc, req) -> S3Result:
 
 def _entries(page, enc) -> str:
     parts = []
-    text, iso8601 = xml.text, xml.iso8601
-    owners: dict[tuple[str, str], str] = {}  # a page usually has one or two owners
-
-    def owner(owner_id: str, name: str) -> str:
-        found = owners.get((owner_id, name))
-        if found is None:
-            found = owners[(owner_id, name)] = xml.owner(owner_id, name)
-        return found
-
+    text, iso8601, owner = xml.text, xml.iso8601, xml.owner  # owner is cached
     for v in page.versions:
-        common = (f"<Key>{text(enc(v.key))}</Key><VersionId>{text(v.version_id)}</VersionId>"
+        common = (f"<Key>{text(enc(v.key))}</Key><VersionId>{v.version_id}</VersionId>"  # ids need no escaping
                   f"<IsLatest>{'true' if v.is_latest else 'false'}</IsLatest>"
                   f"<LastModified>{iso8601(v.last_modified)}</LastModified>")
         if v.delete_marker:
