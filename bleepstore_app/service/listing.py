@@ -85,7 +85,7 @@ def list_objects(svc: Services, caller: Caller | None, bucket: str, prefix: str,
             if count == max_keys:
                 page.is_truncated = True
                 return page
-            common = _common_prefix(obj.key, prefix, delimiter)
+            common = common_prefix(obj.key, prefix, delimiter)
             if common is None:
                 page.objects.append(obj)
                 page.last_returned = obj.key
@@ -105,7 +105,7 @@ def list_objects(svc: Services, caller: Caller | None, bucket: str, prefix: str,
             return page
 
 
-def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
+def common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
     if not delimiter:
         return None
     pos = key.find(delimiter, len(prefix))

@@ -19,7 +19,7 @@ from ..metadata.tables import NULL_VERSION
 from . import Caller, Services
 from . import acl as acls
 from .buckets import require_bucket, require_bucket_permission, require_owner
-from .listing import successor
+from .listing import common_prefix, successor
 
 ENABLED, SUSPENDED = "Enabled", "Suspended"
 # Version ids made here are 32 hex digits; anything of another shape names no
@@ -126,7 +126,7 @@ def list_object_versions(svc: Services, caller: Caller | None, bucket: str, pref
             if count == max_keys:
                 page.is_truncated = True
                 return page
-            common = _common_prefix(row.key, prefix, delimiter)
+            common = common_prefix(row.key, prefix, delimiter)
             if common is None:
                 page.versions.append(row)
                 page.next_key_marker, page.next_version_id_marker = row.key, row.version_id
@@ -144,11 +144,3 @@ def list_object_versions(svc: Services, caller: Caller | None, bucket: str, pref
             cursor = (after, _NEWEST)
         if len(rows) < batch:
             return page
-
-
-def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
-    if not delimiter:
-        return None
-    pos = key.find(delimiter, len(prefix))
-    return None if pos < 0 else key[: pos + len(delimiter)]
-
