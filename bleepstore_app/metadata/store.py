@@ -17,7 +17,7 @@ from .jobs import JobQueries, defer_deletion
 from .multipart import MultipartQueries, NoUpload
 from .records import (BucketRecord, ConditionFailed, CredentialRecord, ListedObject, MissingBucket, ObjectRecord,
                       VersionLocked, now_us)
-from .versions import (ObjectVersion, VersionQueries, move_to_history, object_record as _object_record,
+from .versions import (Q_REPLACE_CURRENT, ObjectVersion, VersionQueries, move_to_history, object_record as _object_record,
                        release_version, take_null_from_history)
 
 
@@ -44,7 +44,6 @@ _BUCKET_COLUMNS = (b.name, b.owner_id, b.owner_display_name, b.region, b.created
 _OBJECT_COLUMNS = tuple(t.objects.c)
 _OBJECT_NAMES = tuple(c.name for c in _OBJECT_COLUMNS)
 _LISTING_COLUMNS = (o.key, o.size, o.etag, o.last_modified, o.storage_class, o.owner_id, o.owner_display_name)
-_BOOLEAN_INDEX = _OBJECT_NAMES.index("data_inline")
 _PARTS_COUNT_INDEX = _OBJECT_NAMES.index("parts_count")
 _LOCATION_INDEX = _OBJECT_NAMES.index("data_location")
 _VERSION_ID_INDEX = _OBJECT_NAMES.index("version_id")
@@ -86,11 +85,8 @@ Q_OBJECT_LOCATION = Prepared(select(o.data_location, o.data_inline, o.etag, o.pa
                              .where(_WHERE_KEY).with_for_update())
 Q_INSERT_OBJECT_IF_ABSENT = Prepared(lambda d: _dialect_insert(d, t.objects).values(
     {c: bindparam(c) for c in _OBJECT_NAMES}).on_conflict_do_nothing(index_elements=["bucket", "key"]))
-Q_UPDATE_OBJECT = Prepared(update(t.objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
-                           .values({c: bindparam(c) for c in _OBJECT_NAMES if c not in ("bucket", "key")}))
 Q_DELETE_OBJECT = Prepared(delete(t.objects).where(_WHERE_KEY))
 Q_INSERT_INLINE = Prepared(insert(t.inline_data).values(id=bindparam("id"), data=bindparam("data")))
-Q_DELETE_INLINE = Prepared(delete(t.inline_data).where(inl.id == bindparam("id")))
 op_ = t.object_parts.c
 _WHERE_OBJECT_PARTS = and_(op_.bucket == bindparam("bucket"), op_.key == bindparam("key"),
                            op_.version_id == bindparam("version_id"))
@@ -293,7 +289,7 @@ class MetadataStore(VersionQueries, MultipartQueries, JobQueries):
                     take_null_from_history(cur, bucket, key, not_before)
             row = record.to_row()
             del row["bucket"], row["key"]
-            cur.run(Q_UPDATE_OBJECT, b_bucket=bucket, b_key=key, **row)
+            cur.run(Q_REPLACE_CURRENT, b_bucket=bucket, b_key=key, **row)
             break
         for part in parts or ():
             cur.run(Q_INSERT_OBJECT_PART, bucket=bucket, key=key, version_id=record.version_id, **part)

@@ -47,9 +47,10 @@ Q_LOCK_CURRENT = Prepared(select(*t.objects.c).where(_where_key(o)).with_for_upd
 Q_LOCK_OLD_VERSION = Prepared(select(*t.object_versions.c).where(_where_version(ov)).with_for_update())
 Q_NEWEST_OLD_VERSION = Prepared(select(*t.object_versions.c).where(_where_key(ov))
                                 .order_by(ov.version_seq.desc()).limit(1))
-# The row is updated in place, never deleted and re-inserted: a writer waiting on
-# its lock (FOR UPDATE) then finds the promoted version instead of no row.
-Q_PROMOTE = Prepared(update(t.objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
+# The current row takes another version's values in place (a write, a promotion):
+# never deleted and re-inserted, so a writer waiting on its lock (FOR UPDATE)
+# then finds the new current version instead of no row.
+Q_REPLACE_CURRENT = Prepared(update(t.objects).where(o.bucket == bindparam("b_bucket"), o.key == bindparam("b_key"))
                      .values({n: bindparam(n) for n in _NAMES if n not in ("bucket", "key")}))
 Q_DELETE_CURRENT = Prepared(delete(t.objects).where(_where_key(o)))
 Q_DELETE_OLD_VERSION = Prepared(delete(t.object_versions).where(_where_key(ov), ov.version_seq == bindparam("seq")))
@@ -270,7 +271,7 @@ class VersionQueries:
             else:  # the newest noncurrent version becomes current
                 values = dict(zip(_NAMES, newest))
                 del values["bucket"], values["key"]
-                cur.run(Q_PROMOTE, b_bucket=bucket, b_key=key, **values)
+                cur.run(Q_REPLACE_CURRENT, b_bucket=bucket, b_key=key, **values)
                 cur.run(Q_DELETE_OLD_VERSION, bucket=bucket, key=key, seq=newest[_SEQ])
         else:
             cur.run(Q_DELETE_OLD_VERSION, bucket=bucket, key=key, seq=row[_SEQ])
