@@ -848,3 +848,25 @@ def test_object_writer_cannot_release_owner_legal_hold(s3, s3_other, lock_bucket
                 LegalHold={"Status": "OFF"}) == ("AccessDenied", 403)
     assert s3.get_object_legal_hold(Bucket=lock_bucket, Key="k", VersionId=vid)["LegalHold"] == {"Status": "ON"}
     assert _read(s3_other, lock_bucket, "k", vid) == body  # the writer owns it
+
+
+# -- the attacker: a bypass that the signature does not cover ------------------------------
+
+def test_unsigned_bypass_header_on_presigned_delete_is_refused(s3, lock_bucket):
+    """A presigned DeleteObject of a GOVERNANCE-locked version, handed to someone
+    who adds x-amz-bypass-governance-retention: true: the header is not signed, so
+    the request is refused (HeadersNotSigned) and the version stays, byte-exact.
+    The owner's own signed bypass still works."""
+    import requests
+
+    body = os.urandom(SMALL)
+    vid, _ = _put_locked(s3, lock_bucket, "k", body)
+    url = s3.generate_presigned_url("delete_object", Params={"Bucket": lock_bucket, "Key": "k", "VersionId": vid},
+                                    ExpiresIn=300)
+    assert requests.delete(url, timeout=30).status_code == 403  # locked: no bypass
+    resp = requests.delete(url, headers={"x-amz-bypass-governance-retention": "true"}, timeout=30)
+    assert resp.status_code == 403, resp.content
+    assert b"<HeadersNotSigned>x-amz-bypass-governance-retention</HeadersNotSigned>" in resp.content, resp.content
+    assert s3.get_object(Bucket=lock_bucket, Key="k", VersionId=vid)["Body"].read() == body
+    s3.delete_object(Bucket=lock_bucket, Key="k", VersionId=vid, BypassGovernanceRetention=True)
+    assert _err(s3.head_object, Bucket=lock_bucket, Key="k", VersionId=vid)[1] == 404
