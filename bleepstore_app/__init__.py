@@ -22,6 +22,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     from flask import Flask
 
     from .config import load_settings
+    from .crypto.keys import load_key_ring
     from .extensions import migrate
     from .metadata.engine import Database, make_engine
     from .metadata.store import MetadataStore
@@ -42,7 +43,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     app.url_map.converters["anything"] = AnythingConverter
     app.config["BLEEPSTORE_SETTINGS"] = settings
     db = Database(make_engine(settings))
-    services = Services(settings=settings, meta=MetadataStore(db, settings.garbage_grace_seconds), storage=make_storage(settings))
+    services = Services(settings=settings, meta=MetadataStore(db, settings.garbage_grace_seconds),
+                        storage=make_storage(settings), keys=load_key_ring(settings))
     app.extensions["bleepstore"] = AppState(services)
     migrate.init_app(app, db=db, directory=MIGRATIONS_DIR)
     app.register_blueprint(ops_blueprint)

@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
         "log_format": "text",
         # One line per request on the bleepstore.access logger.
         "access_log": True,
+        # Believe X-Forwarded-Proto from a TLS-terminating reverse proxy (which must
+        # set it on every request): SSE-C is refused over plain HTTP, as S3 does.
+        "trust_proxy_headers": False,
     },
     "auth": {
         "access_key": "bleepstore",
@@ -86,6 +89,18 @@ DEFAULTS: dict[str, Any] = {
         "azure": {"container": "", "account_url": "", "prefix": "", "connection_string": "",
                   "account_key": "", "sas_token": "", "block_size": 8 * 1024**2, "max_pool_connections": 64},
     },
+    # Server-side encryption (SSE-S3, SSE-KMS, SSE-C). Keys are sources, never
+    # values: "env:NAME" (base64 of 32 bytes in that variable) or "file:/path".
+    "encryption": {
+        # id -> source: the keys that wrap SSE-S3 data keys. Empty on SQLite: a key
+        # is made on first start in sse-master.key next to the database.
+        "master_keys": {},
+        # The id that wraps new data keys (default: the only one).
+        "active_master_key": "",
+        # name -> source: the local key ring that SSE-KMS key ids name (aws:kms
+        # without a key id, or alias/aws/s3, uses the master keys).
+        "kms_keys": {},
+    },
 }
 
 ENGINES = ("sqlite", "postgresql")
@@ -93,6 +108,11 @@ BACKENDS = ("local", "aws", "gcp", "azure")
 GATEWAY_PART_MIN = 5 * 1024**2
 SYNCHRONOUS = ("FULL", "NORMAL")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+# Settings whose value is a mapping chosen by the user (ids to key sources), not a
+# section of fixed keys.
+FREE_MAPPINGS = frozenset({"encryption.master_keys", "encryption.kms_keys"})
 
 
 class ConfigError(ValueError):
@@ -152,6 +172,7 @@ class Settings:
     log_level: str
     log_format: str
     access_log: bool
+    trust_proxy_headers: bool
     credentials: tuple[Credential, ...]
     credential_cache_seconds: float
     metadata_engine: str
@@ -170,6 +191,10 @@ class Settings:
     orphan_min_age_seconds: int
     local_root_dir: str
     local_fsync: bool
+    # Encryption: (id, source) pairs; sources are read by crypto.keys at start.
+    master_keys: tuple[tuple[str, str], ...] = ()
+    active_master_key: str = ""
+    kms_keys: tuple[tuple[str, str], ...] = ()
     # The chosen gateway backend's settings (None for local).
     gateway: AwsSettings | GcpSettings | AzureSettings | None = None
     source: str = field(default="defaults", compare=False)
@@ -222,7 +247,7 @@ def _merge(into: dict, loaded: Mapping, prefix: str) -> None:
         dotted = f"{prefix}{key}"
         if key not in into:
             raise ConfigError(f"{dotted}: unknown setting")
-        if isinstance(into[key], dict):
+        if isinstance(into[key], dict) and dotted not in FREE_MAPPINGS:
             if not isinstance(value, dict):
                 raise ConfigError(f"{dotted}: expected a mapping")
             _merge(into[key], value, dotted + ".")
@@ -233,7 +258,7 @@ def _merge(into: dict, loaded: Mapping, prefix: str) -> None:
 def _apply_environ(tree: dict, environ: Mapping[str, str], defaults: dict, prefix: str) -> None:
     for key, default in defaults.items():
         dotted = f"{prefix}{key}"
-        if isinstance(default, dict):
+        if isinstance(default, dict) and dotted not in FREE_MAPPINGS:
             _apply_environ(tree[key], environ, default, dotted + ".")
             continue
         name = ENV_PREFIX + dotted.replace(".", "_").upper()
@@ -257,7 +282,7 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
         node = node[part]
     if last not in node:
         raise ConfigError(f"{dotted}: unknown setting")
-    if isinstance(node[last], dict):
+    if isinstance(node[last], dict) and dotted not in FREE_MAPPINGS:
         raise ConfigError(f"{dotted}: is a section; override its keys one by one (e.g. {dotted}.<key>)")
     node[last] = value
 
@@ -365,6 +390,7 @@ def _validate(tree: dict) -> Settings:
         log_level=_str(tree, "server.log_level", LOG_LEVELS),
         log_format=_str(tree, "server.log_format", ("text", "json")),
         access_log=_bool(tree, "server.access_log"),
+        trust_proxy_headers=_bool(tree, "server.trust_proxy_headers"),
         credentials=_credentials(tree),
         credential_cache_seconds=_int(tree, "auth.cache_seconds", 0, 3600),
         metadata_engine=engine,
@@ -384,7 +410,32 @@ def _validate(tree: dict) -> Settings:
         local_root_dir=_str(tree, "storage.local.root_dir"),
         local_fsync=_bool(tree, "storage.local.fsync"),
         gateway=_gateway(tree),
+        master_keys=_key_sources(tree, "encryption.master_keys"),
+        active_master_key=_active_master_key(tree),
+        kms_keys=_key_sources(tree, "encryption.kms_keys"),
     )
+
+
+def _key_sources(tree: dict, key: str) -> tuple[tuple[str, str], ...]:
+    value = _lookup(tree, key)
+    if value in (None, ""):
+        return ()
+    _require(isinstance(value, dict), key, "a mapping of key id to env:NAME or file:/path", value)
+    for name, source in value.items():
+        _require(isinstance(name, str) and 0 < len(name) <= 64 and name.replace("-", "").replace("_", "")
+                 .replace("/", "").isalnum(), f"{key}.{name}", "an id of letters, digits, - _ /", name)
+        _require(isinstance(source, str) and source.startswith(("env:", "file:")), f"{key}.{name}",
+                 "env:NAME or file:/path (a key is never written in the YAML)", "<hidden>")
+    return tuple(sorted(value.items()))
+
+
+def _active_master_key(tree: dict) -> str:
+    active = _str(tree, "encryption.active_master_key", empty_ok=True)
+    ids = [name for name, _ in _key_sources(tree, "encryption.master_keys")]
+    _require(active == "" or active in ids, "encryption.active_master_key", "one of encryption.master_keys", active)
+    _require(active != "" or len(ids) <= 1, "encryption.active_master_key",
+             "the id of the key that wraps new data keys (several master keys are configured)", active)
+    return active
 
 
 def _prefix(tree: dict, key: str) -> str:

@@ -38,6 +38,7 @@ EntityTooSmall = _error("EntityTooSmall", 400, "Your proposed upload is smaller 
 IncompleteBody = _error("IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
 InvalidArgument = _error("InvalidArgument", 400, "Invalid Argument")
 InvalidBucketName = _error("InvalidBucketName", 400, "The specified bucket is not valid.")
+InvalidEncryptionAlgorithmError = _error("InvalidEncryptionAlgorithmError", 400, "The Encryption request you specified is not valid. Supported value: AES256.")
 InvalidDigest = _error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
 InvalidLocationConstraint = _error("InvalidLocationConstraint", 400, "The specified location-constraint is not valid.")
 InvalidPart = _error("InvalidPart", 400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
@@ -56,6 +57,15 @@ XAmzContentSHA256Mismatch = _error("XAmzContentSHA256Mismatch", 400, "The provid
 UnresolvableGrantByEmailAddress = _error("UnresolvableGrantByEmailAddress", 400, "The email address you provided does not match any account on record.")
 UnexpectedContent = _error("UnexpectedContent", 400, "This request does not support content.")
 IllegalLocationConstraintException = _error("IllegalLocationConstraintException", 400, "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.")
+
+
+
+class KmsNotFound(S3Error):
+    """An SSE-KMS key id that names no key of the key ring (AWS passes KMS's code on)."""
+    status = 400
+    message = "Invalid keyId"
+    code = "KMS.NotFoundException"
+
 
 # 403
 AccessDenied = _error("AccessDenied", 403, "Access Denied")

@@ -1,6 +1,7 @@
 """Start and stop real BleepStore servers (gunicorn + gevent) for the tests."""
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
@@ -174,6 +175,7 @@ def write_config(workdir: Path, database_url: str | None, extra: str = "", stora
   region: us-east-1
   workers: 2
   virtual_host_domains: [s3.localhost]
+  trust_proxy_headers: true
 auth:
   access_key: {ACCESS_KEY}
   secret_key: {SECRET_KEY}
@@ -185,8 +187,31 @@ auth:
 metadata:
 {metadata}{storage or _local_storage(workdir)}{extra}"""
     path = workdir / "bleepstore.yaml"
-    path.write_text(text)
+    path.write_text(text + _encryption(workdir, extra))
     return path
+
+
+# The SSE-KMS key-ring names every test server knows (tests/conformance/test_encryption.py).
+KMS_KEYS = ("test-key", "other-key")
+
+
+def _encryption(workdir: Path, extra: str) -> str:
+    """Encryption keys for a test server: one master key and two KMS keys, each in
+    a file of its own (as an operator would keep them). (The server section
+    believes X-Forwarded-Proto, so that SSE-C tests can say "https" over HTTP.)"""
+    if "encryption:" in extra:
+        return ""
+    keys = workdir / "keys"
+    keys.mkdir(exist_ok=True)
+    sources = {}
+    for name in ("m1",) + KMS_KEYS:
+        key_file = keys / f"{name}.key"
+        if not key_file.exists():
+            key_file.write_bytes(base64.b64encode(os.urandom(32)) + b"\n")
+            key_file.chmod(0o600)
+        sources[name] = f"file:{key_file}"
+    kms = "".join(f"    {name}: {sources[name]}\n" for name in KMS_KEYS)
+    return f"encryption:\n  master_keys:\n    m1: {sources['m1']}\n  kms_keys:\n{kms}"
 
 
 def _local_storage(workdir: Path) -> str:

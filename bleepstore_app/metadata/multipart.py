@@ -81,6 +81,7 @@ class UploadRecord:
     lock_mode: str | None = None
     lock_until: int | None = None
     legal_hold: bool | None = None
+    encryption: dict | None = None
 
     @classmethod
     def from_row(cls, row) -> "UploadRecord":
@@ -88,12 +89,14 @@ class UploadRecord:
         m["content_headers"] = loads(m["content_headers"])
         m["user_metadata"] = loads(m["user_metadata"])
         m["legal_hold"] = None if m["legal_hold"] is None else bool(m["legal_hold"])
+        m["encryption"] = loads(m["encryption"]) if m["encryption"] else None
         return cls(**m)
 
     def to_row(self) -> dict:
         row = dict(vars(self))
         row["content_headers"] = dumps(self.content_headers)
         row["user_metadata"] = dumps(self.user_metadata)
+        row["encryption"] = dumps(self.encryption)
         return row
 
 

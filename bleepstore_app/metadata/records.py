@@ -57,6 +57,7 @@ class BucketRecord:
     acl: str | None = None
     versioning: str | None = None     # None (never versioned), "Enabled", "Suspended"
     object_lock: str | None = None    # JSON text when Object Lock is enabled
+    encryption: str | None = None     # JSON text: the default encryption of new objects
 
     @property
     def lock_config(self) -> dict | None:
@@ -87,6 +88,7 @@ class ObjectRecord:
     lock_mode: str | None = None      # "GOVERNANCE" or "COMPLIANCE"
     lock_until: int | None = None     # microseconds
     legal_hold: bool | None = None    # None: never set
+    encryption: dict | None = None    # None: stored in clear (see service/encryption.py)
 
     def to_row(self) -> dict:
         return {
@@ -98,7 +100,7 @@ class ObjectRecord:
             "acl": self.acl, "data_location": self.data_location, "data_inline": self.data_inline,
             "parts_count": self.parts_count, "version_id": self.version_id, "version_seq": self.version_seq,
             "delete_marker": self.delete_marker, "lock_mode": self.lock_mode, "lock_until": self.lock_until,
-            "legal_hold": self.legal_hold,
+            "legal_hold": self.legal_hold, "encryption": dumps(self.encryption),
         }
 
     def locked_at(self, now: int, bypass_governance: bool = False) -> bool:

@@ -17,8 +17,8 @@ from .jobs import JobQueries, defer_deletion
 from .multipart import MultipartQueries, NoUpload
 from .records import (BucketRecord, ConditionFailed, CredentialRecord, ListedObject, MissingBucket, ObjectRecord,
                       VersionLocked, now_us)
-from .versions import (Q_REPLACE_CURRENT, ObjectVersion, VersionQueries, move_to_history, object_record as _object_record,
-                       release_version, take_null_from_history)
+from .versions import (Q_REPLACE_CURRENT, ObjectVersion, VersionQueries, move_to_history, needs_parts,
+                       object_record as _object_record, release_version, take_null_from_history)
 
 
 __all__ = ["MetadataStore", "MissingBucket", "ConditionFailed", "NoUpload", "ObjectVersion", "VersionLocked"]
@@ -40,13 +40,14 @@ o, b, cr, inl = t.objects.c, t.buckets.c, t.credentials.c, t.inline_data.c
 up, pt = t.multipart_uploads.c, t.multipart_parts.c
 
 _BUCKET_COLUMNS = (b.name, b.owner_id, b.owner_display_name, b.region, b.created_at, b.acl, b.versioning,
-                   b.object_lock)
+                   b.object_lock, b.encryption)
 _OBJECT_COLUMNS = tuple(t.objects.c)
 _OBJECT_NAMES = tuple(c.name for c in _OBJECT_COLUMNS)
 _LISTING_COLUMNS = (o.key, o.size, o.etag, o.last_modified, o.storage_class, o.owner_id, o.owner_display_name)
 _PARTS_COUNT_INDEX = _OBJECT_NAMES.index("parts_count")
 _LOCATION_INDEX = _OBJECT_NAMES.index("data_location")
 _VERSION_ID_INDEX = _OBJECT_NAMES.index("version_id")
+
 
 Q_CREDENTIAL = Prepared(select(cr.access_key, cr.secret_key, cr.owner_id, cr.display_name)
                         .where(cr.access_key == bindparam("access_key"), cr.active.is_(True)))
@@ -69,6 +70,8 @@ Q_SET_BUCKET_VERSIONING = Prepared(update(t.buckets).where(b.name == bindparam("
                                    .values(versioning=bindparam("versioning")))
 Q_SET_BUCKET_OBJECT_LOCK = Prepared(update(t.buckets).where(b.name == bindparam("bucket"))
                                     .values(object_lock=bindparam("object_lock"), versioning="Enabled"))
+Q_SET_BUCKET_ENCRYPTION = Prepared(update(t.buckets).where(b.name == bindparam("bucket"))
+                                   .values(encryption=bindparam("encryption")))
 Q_OWNER_NAME = Prepared(select(cr.display_name).where(cr.owner_id == bindparam("owner_id")).limit(1))
 Q_SET_BUCKET_ACL = Prepared(update(t.buckets).where(b.name == bindparam("bucket")).values(acl=bindparam("acl")))
 
@@ -187,6 +190,10 @@ class MetadataStore(VersionQueries, MultipartQueries, JobQueries):
         """Store the Object Lock configuration (JSON); Object Lock keeps versioning on."""
         self.db.write(lambda cur: cur.run(Q_SET_BUCKET_OBJECT_LOCK, bucket=name, object_lock=config))
 
+    def set_bucket_encryption(self, name: str, config: str | None) -> None:
+        """Store (JSON) or clear (None) the bucket's default encryption."""
+        self.db.write(lambda cur: cur.run(Q_SET_BUCKET_ENCRYPTION, bucket=name, encryption=config))
+
     def set_object_acl(self, bucket: str, key: str, acl: str, version_id: str | None = None) -> bool:
         """Replace the ACL of the current version (or of ``version_id``); False when
         there is no such version (or it is a delete marker)."""
@@ -224,8 +231,7 @@ class MetadataStore(VersionQueries, MultipartQueries, JobQueries):
         q = Q_OBJECT_WITH_INLINE if with_bytes else Q_OBJECT
         row = self.db.read(lambda cur: cur.one(q, bucket=bucket, key=key))
         parts = None
-        if row is not None and row[_PARTS_COUNT_INDEX] and (
-                part_map or (with_bytes and row[_LOCATION_INDEX] == t.MULTIPART_LOCATION)):
+        if row is not None and needs_parts(row, part_map, with_bytes):
             def work(cur: Cursor):
                 again = cur.one(q, bucket=bucket, key=key)
                 return again, (cur.all(Q_OBJECT_PARTS, bucket=bucket, key=key,

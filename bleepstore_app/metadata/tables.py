@@ -54,6 +54,9 @@ buckets = Table(
     # JSON text when Object Lock is enabled: {"enabled": true} plus the default
     # retention ({"mode": "GOVERNANCE", "days": 30} or "years").
     Column("object_lock", Text, nullable=True),
+    # JSON text: the default encryption of new objects (PutBucketEncryption), e.g.
+    # {"algorithm": "aws:kms", "kms_key": "name", "bucket_key": true}; NULL: none.
+    Column("encryption", Text, nullable=True),
 )
 
 NULL_VERSION = "null"
@@ -96,6 +99,9 @@ def _version_columns() -> list[Column]:
         Column("lock_mode", String(16), nullable=True),
         Column("lock_until", BigInteger, nullable=True),
         Column("legal_hold", Boolean, nullable=True),
+        # JSON text for an encrypted version (crypto/): its mode and wrapped data key,
+        # or for SSE-C a salted HMAC of the customer's key; NULL: stored in clear.
+        Column("encryption", Text, nullable=True),
     ]
 
 
@@ -176,6 +182,8 @@ multipart_uploads = Table(
     Column("lock_mode", String(16), nullable=True),
     Column("lock_until", BigInteger, nullable=True),
     Column("legal_hold", Boolean, nullable=True),
+    # The encryption every part is written with, given to the completed object.
+    Column("encryption", Text, nullable=True),
     Index("ix_multipart_uploads_bucket_key", "bucket", "key", "upload_id"),
     Index("ix_multipart_uploads_initiated_at", "initiated_at"),
 )

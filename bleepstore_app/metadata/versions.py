@@ -106,6 +106,14 @@ _LOCATION, _INLINE, _PARTS_COUNT, _DELETE_MARKER = (
     _NAMES.index("data_location"), _NAMES.index("data_inline"), _NAMES.index("parts_count"),
     _NAMES.index("delete_marker"))
 _VERSION_ID, _SEQ = _NAMES.index("version_id"), _NAMES.index("version_seq")
+_ENCRYPTION = _NAMES.index("encryption")
+
+
+def needs_parts(row, part_map: bool, with_bytes: bool) -> bool:
+    """Whether a read of this version row needs its part map: asked for, or to
+    read its bytes (parts as blobs; an encrypted composed blob's part offsets)."""
+    return bool(row[_PARTS_COUNT]) and (part_map or (with_bytes and (
+        row[_LOCATION] == t.MULTIPART_LOCATION or row[_ENCRYPTION] is not None)))
 
 
 def release_version(cur: Cursor, bucket: str, key: str, version_id: str, old: tuple, not_before: int) -> None:
@@ -158,6 +166,7 @@ def object_record(row) -> ObjectRecord:
         version_id=m["version_id"], version_seq=m["version_seq"], delete_marker=bool(m["delete_marker"]),
         lock_mode=m["lock_mode"], lock_until=m["lock_until"],
         legal_hold=None if m["legal_hold"] is None else bool(m["legal_hold"]),
+        encryption=loads(m["encryption"]) if m["encryption"] else None,
     )
 
 
@@ -206,8 +215,7 @@ class VersionQueries:
                             else (Q_CURRENT_VERSION, Q_OLD_VERSION))
             row = cur.one(current, **params) or cur.one(old, **params)
             parts = None
-            if row is not None and row[_PARTS_COUNT] and (
-                    part_map or (with_bytes and row[_LOCATION] == t.MULTIPART_LOCATION)):
+            if row is not None and needs_parts(row, part_map, with_bytes):
                 parts = cur.all(Q_VERSION_PARTS, **params)
             return row, parts
         row, parts = self.db.read_snapshot(work)

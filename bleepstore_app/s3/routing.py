@@ -63,6 +63,9 @@ ROUTES: tuple[Route, ...] = (
     _r("PutObjectRetention", "PUT", "object", "retention"),
     _r("GetObjectLegalHold", "GET", "object", "legal-hold"),
     _r("PutObjectLegalHold", "PUT", "object", "legal-hold"),
+    _r("GetBucketEncryption", "GET", "bucket", "encryption"),
+    _r("PutBucketEncryption", "PUT", "bucket", "encryption"),
+    _r("DeleteBucketEncryption", "DELETE", "bucket", "encryption"),
     # Reads of configurations BleepStore never holds (their Put/Delete stay unrouted,
     # so NotImplemented): the empty answer or the "not found" error S3 defines.
     _r("GetBucketCors", "GET", "bucket", "cors"),
@@ -71,7 +74,6 @@ ROUTES: tuple[Route, ...] = (
     _r("GetBucketPolicy", "GET", "bucket", "policy"),
     _r("GetBucketPolicyStatus", "GET", "bucket", "policyStatus"),
     _r("GetBucketLifecycleConfiguration", "GET", "bucket", "lifecycle"),
-    _r("GetBucketEncryption", "GET", "bucket", "encryption"),
     _r("GetBucketWebsite", "GET", "bucket", "website"),
     _r("GetBucketReplication", "GET", "bucket", "replication"),
     _r("GetPublicAccessBlock", "GET", "bucket", "publicAccessBlock"),

@@ -1,7 +1,6 @@
 """What a request may ask for that BleepStore does not do: refused here, before
 the handler runs, so that a refused request stores nothing and no 200 pretends
-(an SSE-C upload kept in plaintext, a tag set dropped, a conditional delete that
-deletes anyway).
+(a tag set dropped, a conditional delete that deletes anyway).
 
 ``REFUSALS`` is the one table: request headers, the operations where S3 gives
 them a meaning, and the error. The error is S3's own where S3 has one for the
@@ -24,15 +23,7 @@ from ..service import buckets
 from . import headers as h
 
 _NEW_OBJECT = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
-_SSE_C_OPERATIONS = _NEW_OBJECT | {"UploadPart", "UploadPartCopy", "CompleteMultipartUpload", "GetObject",
-                                   "HeadObject", "ListParts"}
 _COPIES = frozenset({"CopyObject", "UploadPartCopy"})
-
-SSE = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
-       "x-amz-server-side-encryption-context", "x-amz-server-side-encryption-bucket-key-enabled")
-SSE_C = ("x-amz-server-side-encryption-customer-algorithm", "x-amz-server-side-encryption-customer-key",
-         "x-amz-server-side-encryption-customer-key-MD5")
-COPY_SOURCE_SSE_C = tuple("x-amz-copy-source-" + name.removeprefix("x-amz-") for name in SSE_C)
 # Object Lock's mode, retain-until date and legal hold are implemented; event holds are not.
 OBJECT_LOCK_EVENT_HOLD = ("x-amz-object-lock-event-hold", "x-amz-object-lock-event-hold-duration-days",
                           "x-amz-object-lock-event-hold-duration-years")
@@ -62,9 +53,6 @@ class Refusal:
 
 
 REFUSALS: tuple[Refusal, ...] = (
-    Refusal(SSE, _NEW_OBJECT, _not_implemented("Server-side encryption")),
-    Refusal(SSE_C, _SSE_C_OPERATIONS, _not_implemented("Server-side encryption with customer keys (SSE-C)")),
-    Refusal(COPY_SOURCE_SSE_C, _COPIES, _not_implemented("Server-side encryption with customer keys (SSE-C)")),
     Refusal(OBJECT_LOCK_EVENT_HOLD, _NEW_OBJECT, _not_implemented("Object Lock event holds")),
     # Every value: even ObjectWriter (what BleepStore does) would then have to be
     # read back by GetBucketOwnershipControls, which answers "not configured".

@@ -24,3 +24,4 @@ class Services:
     settings: object  # bleepstore_app.config.Settings
     meta: object      # bleepstore_app.metadata.store.MetadataStore
     storage: object   # bleepstore_app.storage.base.StorageBackend
+    keys: object = None  # bleepstore_app.crypto.keys.KeyRing (None: no encryption, e.g. recovery)

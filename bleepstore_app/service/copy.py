@@ -1,4 +1,11 @@
-"""CopyObject: a new object from an existing one, copied inside the storage backend."""
+"""CopyObject: a new object from an existing one, copied inside the storage backend.
+
+The copy's encryption is the request's or the destination bucket's default, never
+the source's. Its blobs are the source's, copied as they are, when they can be:
+both in clear, or the copy keeps the source's object key (SSE-S3 and SSE-KMS
+re-wrap it; SSE-C with the same customer key) and ETag kind. Otherwise the bytes
+stream through the server, decrypted and encrypted again (recode.py).
+"""
 from __future__ import annotations
 
 import logging
@@ -13,7 +20,7 @@ from . import acl as acls
 from .buckets import require_bucket, require_bucket_permission
 from .conditions import Conditions, check_read
 from .names import check_key
-from . import object_lock, versions
+from . import encryption, object_lock, recode, versions
 from .objects import (ObjectAttributes, ObjectRead, absent_error, check_read_access, commit_object, delete_blobs,
                       delete_entries, open_version, prepare_write)
 
@@ -25,7 +32,8 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
                 key: str, replace_metadata: bool, attrs: ObjectAttributes,
                 storage_class: str | None, source_conditions: Conditions,
                 acl: acls.AclRequest | None = None, source_version_id: str | None = None,
-                lock: object_lock.LockRequest | None = None) -> tuple[ObjectRecord, ObjectRecord]:
+                lock: object_lock.LockRequest | None = None, sse: encryption.SseRequest | None = None,
+                source_customer: encryption.CustomerKey | None = None) -> tuple[ObjectRecord, ObjectRecord]:
     """CopyObject. With ``replace_metadata`` the new object takes ``attrs`` (the
     request's headers), else the source's; ``storage_class`` overrides either way.
 
@@ -39,14 +47,21 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
     source_version = read_source(svc, caller, src_bucket, src_key, source_version_id, part_map=True)
     source, inline = source_version.record, source_version.inline
     check_read(source_conditions, source.etag, source.last_modified, copy_source=True)
+    source_key = encryption.object_key(svc, source.encryption, source_customer)
     if (src_bucket, src_key) == (bucket, key) and source_version_id is None and not replace_metadata and (
-            storage_class is None or storage_class == source.storage_class):
+            storage_class is None or storage_class == source.storage_class) and sse is None:
         raise errors.InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself without "
             "changing the object's metadata, storage class, website redirect location or encryption "
             "attributes.")
+    sealed = _copy_encryption(svc, target, key, sse, source.encryption, source_key)
+    etag = source.etag
     try:
-        location, parts = _copy_bytes(svc, source, inline, source_version.parts)
+        if _verbatim(source.encryption, source_key, sealed):
+            location, parts = _copy_bytes(svc, source, inline, source_version.parts)
+        else:
+            plain = open_version(svc, source_version, source_customer)
+            location, inline, parts, etag = recode.recode(svc, source, plain, source_version.parts, sealed)
     except BlobNotFound as missing:
         log.error("CopyObject: the source %r/%r points at missing data %s (%s)", src_bucket, src_key,
                   source.data_location, missing)
@@ -55,17 +70,36 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
         content_type=source.content_type, content_headers=source.content_headers,
         user_metadata=source.user_metadata, storage_class=source.storage_class)
     record = ObjectRecord(
-        bucket=bucket, key=key, size=source.size, etag=source.etag, last_modified=now_us(),
+        bucket=bucket, key=key, size=source.size, etag=etag, last_modified=now_us(),
         owner_id=owner.owner_id, owner_display_name=owner.display_name, acl=new_acl.to_json() if new_acl else None,
         data_location=location, data_inline=inline is not None,
         storage_class=storage_class or chosen.storage_class, content_type=chosen.content_type,
         content_headers=chosen.content_headers, user_metadata=chosen.user_metadata,
         checksums=dict(source.checksums), parts_count=source.parts_count,
         version_id=versions.new_version_id(target), lock_mode=lock_mode, lock_until=lock_until,
-        legal_hold=legal_hold,
+        legal_hold=legal_hold, encryption=sealed.stored if sealed is not None else None,
     )
     commit_object(svc, record, inline, parts=parts, versioning=target.versioning)
     return record, source
+
+
+def _copy_encryption(svc: Services, target, key: str, sse: encryption.SseRequest | None,
+                     source_stored: dict | None, source_key: bytes | None) -> encryption.Encryption | None:
+    """The copy's encryption; SSE-S3 and SSE-KMS keep the source's object key when
+    the ETag stays of the same kind, so that its blobs can be copied as they are."""
+    sealed = encryption.for_new_object(svc, target, key, sse)
+    if (sealed is not None and source_key is not None and sealed.stored["algorithm"] != encryption.SSE_C
+            and encryption.plaintext_etag(source_stored) == encryption.plaintext_etag(sealed.stored)):
+        sealed = encryption.for_new_object(svc, target, key, sse, object_key=source_key)
+    return sealed
+
+
+def _verbatim(source_stored: dict | None, source_key: bytes | None, sealed: encryption.Encryption | None) -> bool:
+    """Whether the copy's stored bytes are the source's, byte for byte."""
+    if sealed is None or source_key is None:
+        return sealed is None and source_key is None
+    return sealed.object_key == source_key and (
+        encryption.plaintext_etag(source_stored) == encryption.plaintext_etag(sealed.stored))
 
 
 def read_source(svc: Services, caller: Caller | None, bucket: str, key: str, version_id: str | None,
@@ -86,9 +120,9 @@ def read_source(svc: Services, caller: Caller | None, bucket: str, key: str, ver
 
 
 def open_source(svc: Services, caller: Caller | None, bucket: str, key: str,
-                version_id: str | None) -> ObjectRead:
-    """UploadPartCopy's source version, its bytes opened."""
-    return open_version(svc, read_source(svc, caller, bucket, key, version_id))
+                version_id: str | None, customer: encryption.CustomerKey | None = None) -> ObjectRead:
+    """UploadPartCopy's source version, its bytes opened (as plaintext)."""
+    return open_version(svc, read_source(svc, caller, bucket, key, version_id), customer)
 
 
 def _copy_bytes(svc: Services, source: ObjectRecord, inline: bytes | None,

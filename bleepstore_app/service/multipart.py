@@ -29,7 +29,8 @@ from ..metadata.tables import MULTIPART_LOCATION
 from ..storage.base import BlobNotFound
 from . import Caller, Services
 from . import acl as acls
-from . import object_lock, versions
+from ..crypto.stream import EncryptingReader
+from . import encryption, object_lock, versions
 from .buckets import require_bucket, require_bucket_permission
 from .objects import ObjectAttributes, delete_blobs, prepare_write
 
@@ -48,10 +49,13 @@ def _no_such_upload(upload_id: str) -> errors.S3Error:
 
 def create_multipart_upload(svc: Services, caller: Caller | None, bucket: str, key: str, attrs: ObjectAttributes,
                             acl: acls.AclRequest | None, checksum_algorithm: str | None,
-                            checksum_type: str | None, lock: object_lock.LockRequest | None = None) -> UploadRecord:
+                            checksum_type: str | None, lock: object_lock.LockRequest | None = None,
+                            sse: encryption.SseRequest | None = None) -> UploadRecord:
     """CreateMultipartUpload: what the final object will carry is fixed now
-    (its Object Lock too, when asked for; a bucket default applies at completion)."""
+    (its Object Lock too, when asked for; a bucket default applies at completion;
+    its encryption, under which every part is written)."""
     owner, object_acl, target = prepare_write(svc, caller, bucket, key, attrs.storage_class, acl)
+    sealed = encryption.for_new_object(svc, target, key, sse)
     if lock is not None and not lock.empty:
         lock_mode, lock_until, legal_hold = object_lock.lock_for_new_version(target, lock)
     else:
@@ -70,7 +74,8 @@ def create_multipart_upload(svc: Services, caller: Caller | None, bucket: str, k
         content_type=attrs.content_type, content_headers=attrs.content_headers, user_metadata=attrs.user_metadata,
         acl=object_acl.to_json() if object_acl else None, checksum_algorithm=checksum_algorithm,
         checksum_type=checksum_type, state="open", completed_etag=None, completed_checksum=None,
-        lock_mode=lock_mode, lock_until=lock_until, legal_hold=legal_hold)
+        lock_mode=lock_mode, lock_until=lock_until, legal_hold=legal_hold,
+        encryption=sealed.stored if sealed is not None else None)
     try:
         svc.meta.create_upload(upload)
     except MissingBucket:
@@ -98,23 +103,41 @@ def parse_part_number(value: str | None) -> int:
     return number
 
 
+def upload_key(svc: Services, upload: UploadRecord, customer: encryption.CustomerKey | None) -> bytes | None:
+    """The object key that the upload's parts are encrypted with (None: in clear);
+    an SSE-C upload needs the same customer key on every part."""
+    return encryption.object_key(svc, upload.encryption, customer)
+
+
 def upload_part(svc: Services, caller: Caller | None, upload: UploadRecord, part_number: int,
-                body, length: int) -> PartRecord:
-    """UploadPart: ``body`` is a VerifyingReader (hashes, checksums, signatures)."""
+                body, length: int, customer: encryption.CustomerKey | None = None) -> PartRecord:
+    """UploadPart: ``body`` is a VerifyingReader (hashes, checksums, signatures),
+    encrypted on its way to storage when the upload is."""
     if length > MAX_PART_SIZE:
         raise errors.EntityTooLarge(ProposedSize=length, MaxSizeAllowed=MAX_PART_SIZE)
-    blob = svc.storage.put(body)
-    return _record_part(svc, upload, PartRecord(part_number, blob.size, body.md5_hex, now_us(),
+    object_key = upload_key(svc, upload, customer)
+    if object_key is None:
+        blob = svc.storage.put(body)
+        etag = body.md5_hex
+    else:
+        reader = EncryptingReader(body, length, object_key, part_number)
+        blob = svc.storage.put(reader)
+        etag = body.md5_hex if encryption.plaintext_etag(upload.encryption) else reader.md5.hexdigest()
+    return _record_part(svc, upload, PartRecord(part_number, length, etag, now_us(),
                                                 dict(body.checksums), blob.location))
 
 
 def upload_part_copy(svc: Services, caller: Caller | None, upload: UploadRecord, part_number: int,
-                     source: ObjectRecord, blob, span: tuple[int, int] | None) -> PartRecord:
+                     source: ObjectRecord, blob, span: tuple[int, int] | None,
+                     customer: encryption.CustomerKey | None = None) -> PartRecord:
     """UploadPartCopy: a part made of (a range of) an existing object's bytes,
-    streamed inside the server; ``blob`` is the source opened for reading."""
+    streamed inside the server; ``blob`` is the source opened for reading (its
+    plaintext), encrypted again under the upload's key when the upload is."""
     start, end = span if span is not None else (0, source.size)
+    object_key = upload_key(svc, upload, customer)
     whole_single_blob = ((start, end) == (0, source.size) and not source.data_inline and not source.parts_count
-                         and source.data_location != MULTIPART_LOCATION)
+                         and source.data_location != MULTIPART_LOCATION and source.encryption is None
+                         and object_key is None)
     if whole_single_blob:  # copied inside the backend; its ETag is the source's MD5
         try:
             stored = svc.storage.copy(source.data_location)
@@ -124,9 +147,14 @@ def upload_part_copy(svc: Services, caller: Caller | None, upload: UploadRecord,
             return _record_part(svc, upload, PartRecord(part_number, stored.size, source.etag, now_us(),
                                                         {}, stored.location))
     reader = _HashingStream(blob.iter_range(start, end))
-    stored = svc.storage.put(reader)
-    return _record_part(svc, upload, PartRecord(part_number, stored.size, reader.md5.hexdigest(), now_us(),
-                                                {}, stored.location))
+    if object_key is None:
+        stored = svc.storage.put(reader)
+        etag = reader.md5.hexdigest()
+    else:
+        sealing = EncryptingReader(reader, end - start, object_key, part_number)
+        stored = svc.storage.put(sealing)
+        etag = (reader.md5 if encryption.plaintext_etag(upload.encryption) else sealing.md5).hexdigest()
+    return _record_part(svc, upload, PartRecord(part_number, end - start, etag, now_us(), {}, stored.location))
 
 
 def _record_part(svc: Services, upload: UploadRecord, part: PartRecord) -> PartRecord:
@@ -157,6 +185,7 @@ class Completed:
     checksum: str | None
     checksum_type: str | None
     version_id: str | None = None  # of the new version (None: a repeated completion)
+    encryption: dict | None = None
 
 
 class _PartsChanged(Exception):
@@ -260,7 +289,7 @@ def _commit_completion(svc: Services, target: BucketRecord, key: str, upload_id:
             storage_class=upload.storage_class,
             content_type=upload.content_type, content_headers=upload.content_headers,
             user_metadata=upload.user_metadata, checksums=checksums, acl=upload.acl, parts_count=len(chosen),
-            version_id=versions.new_version_id(target))
+            version_id=versions.new_version_id(target), encryption=upload.encryption)
         record.lock_mode, record.lock_until, record.legal_hold = (
             (upload.lock_mode, upload.lock_until, upload.legal_hold) if upload.lock_mode or upload.legal_hold is not None
             else object_lock.lock_for_new_version(target, None))
@@ -277,10 +306,10 @@ def _commit_completion(svc: Services, target: BucketRecord, key: str, upload_id:
         raise errors.NoSuchBucket(BucketName=bucket) from None
     if record is None:  # completed before: the same answer again
         return Completed(bucket, key, upload.completed_etag, upload.checksum_algorithm,
-                         upload.completed_checksum, upload.checksum_type), False
+                         upload.completed_checksum, upload.checksum_type, encryption=upload.encryption), False
     checksum = next(iter(record.checksums.values()), None)
     return Completed(bucket, key, record.etag, upload.checksum_algorithm, checksum, upload.checksum_type,
-                     record.version_id), True
+                     record.version_id, encryption=record.encryption), True
 
 
 def _combined_checksum(upload: UploadRecord, parts: list[PartRecord]) -> dict:

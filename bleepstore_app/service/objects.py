@@ -12,6 +12,7 @@ and the bytes they name, all from one snapshot (``MetadataStore.read_object``).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from email.utils import formatdate
@@ -24,10 +25,11 @@ from ..metadata.records import ConditionFailed, MissingBucket
 from ..metadata.tables import MULTIPART_LOCATION
 from ..metadata.store import ObjectVersion
 from ..metadata.versions import DeleteOutcome
+from ..crypto.stream import DecryptingBlob, EncryptingReader, Segment, encrypt_bytes, segments_of
 from ..storage.base import BlobNotFound, BlobReader
 from . import Caller, Services
 from . import acl as acls
-from . import object_lock, versions
+from . import encryption, object_lock, versions
 from .buckets import require_bucket, require_bucket_permission
 from .conditions import Conditions, check_read
 from .names import check_key
@@ -119,8 +121,10 @@ class ObjectRead:
 def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body, length: int,
                attrs: ObjectAttributes, if_none_match: str | None = None,
                if_match: str | None = None, acl: acls.AclRequest | None = None,
-               lock: object_lock.LockRequest | None = None) -> ObjectRecord:
-    """PutObject. ``body`` is a VerifyingReader of exactly ``length`` bytes.
+               lock: object_lock.LockRequest | None = None,
+               sse: encryption.SseRequest | None = None) -> ObjectRecord:
+    """PutObject. ``body`` is a VerifyingReader of exactly ``length`` bytes,
+    encrypted on its way to storage when ``sse`` or the bucket's default asks.
 
     Conditional writes: ``If-None-Match: *`` creates only; ``If-Match: <etag>``
     replaces only that version (412 PreconditionFailed otherwise); a delete
@@ -132,22 +136,30 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
     lock_mode, lock_until, legal_hold = object_lock.lock_for_new_version(target, lock)
     if length > svc.settings.max_object_size:
         raise errors.EntityTooLarge(ProposedSize=length, MaxSizeAllowed=svc.settings.max_object_size)
+    sealed = encryption.for_new_object(svc, target, key, sse)
 
     inline = None
     if length <= svc.settings.inline_max_size:
         inline = body.read_all()
-        location = uuid.uuid4().hex
+        if sealed is not None:
+            inline = encrypt_bytes(inline, sealed.object_key)
+        location, stored_md5 = uuid.uuid4().hex, hashlib.md5(inline).hexdigest()
+    elif sealed is not None:
+        reader = EncryptingReader(body, length, sealed.object_key)
+        location, stored_md5 = svc.storage.put(reader).location, reader.md5.hexdigest()
     else:
-        location = svc.storage.put(body).location
+        location, stored_md5 = svc.storage.put(body).location, None
+    stored = sealed.stored if sealed is not None else None
     record = ObjectRecord(
-        bucket=bucket, key=key, size=length, etag=body.md5_hex, last_modified=now_us(),
+        bucket=bucket, key=key, size=length,
+        etag=body.md5_hex if encryption.plaintext_etag(stored) else stored_md5, last_modified=now_us(),
         owner_id=owner.owner_id, owner_display_name=owner.display_name,
         data_location=location, data_inline=inline is not None,
         storage_class=attrs.storage_class, content_type=attrs.content_type,
         content_headers=attrs.content_headers, user_metadata=attrs.user_metadata,
         checksums=dict(body.checksums), acl=object_acl.to_json() if object_acl else None,
         version_id=versions.new_version_id(target), lock_mode=lock_mode, lock_until=lock_until,
-        legal_hold=legal_hold,
+        legal_hold=legal_hold, encryption=stored,
     )
     expected_etag = if_match.strip().removeprefix("W/").strip('"') if if_match is not None else None
     commit_object(svc, record, inline, if_none_match=if_none_match is not None, if_match=expected_etag,
@@ -211,27 +223,36 @@ def delete_blobs(svc: Services, locations: list[str]) -> None:
 
 def head_object(svc: Services, caller: Caller | None, bucket: str, key: str,
                 conditions: Conditions | None = None, part_map: bool = False,
-                version_id: str | None = None) -> ObjectVersion:
+                version_id: str | None = None, customer: encryption.CustomerKey | None = None) -> ObjectVersion:
     """HeadObject (metadata only; the part map too with ``part_map``, for
-    partNumber). Raises NotModified / PreconditionFailed."""
-    return _readable_version(svc, caller, bucket, key, conditions, part_map, version_id, with_bytes=False)
+    partNumber). Raises NotModified / PreconditionFailed; an SSE-C object needs
+    its key (``customer``)."""
+    version = _readable_version(svc, caller, bucket, key, conditions, part_map, version_id, with_bytes=False)
+    encryption.check_customer_key(version.record.encryption, customer)
+    return version
 
 
 def get_object(svc: Services, caller: Caller | None, bucket: str, key: str,
                conditions: Conditions | None = None, part_map: bool = False,
-               version_id: str | None = None) -> ObjectRead:
+               version_id: str | None = None, customer: encryption.CustomerKey | None = None) -> ObjectRead:
     """GetObject: one committed version (the current one, or ``version_id``) and
-    its opened bytes. The blobs it names stay readable for the garbage grace
-    period even if the key is overwritten or deleted meanwhile, so a missing blob
-    here means lost data."""
-    return open_version(svc, _readable_version(svc, caller, bucket, key, conditions, part_map, version_id))
+    its opened bytes (decrypted as they stream, when encrypted). The blobs it
+    names stay readable for the garbage grace period even if the key is
+    overwritten or deleted meanwhile, so a missing blob here means lost data."""
+    version = _readable_version(svc, caller, bucket, key, conditions, part_map, version_id)
+    return open_version(svc, version, customer)
 
 
-def open_version(svc: Services, version: ObjectVersion) -> ObjectRead:
-    """A version read from the metadata, with its bytes opened for reading."""
+def open_version(svc: Services, version: ObjectVersion,
+                 customer: encryption.CustomerKey | None = None) -> ObjectRead:
+    """A version read from the metadata, with its bytes opened for reading (an
+    encrypted one's plaintext: its SSE-C key is ``customer``)."""
     record, inline, parts = version
     bucket, key = record.bucket, record.key
+    object_key = encryption.object_key(svc, record.encryption, customer)
     try:
+        if object_key is not None:
+            return ObjectRead(record, _decrypting(svc, record, inline, parts, object_key), parts)
         if record.data_inline:
             if inline is None:
                 raise BlobNotFound(record.data_location)
@@ -246,6 +267,25 @@ def open_version(svc: Services, version: ObjectVersion) -> ObjectRead:
     except BlobNotFound as missing:
         log.error("object %r/%r points at missing data %s (%s)", bucket, key, record.data_location, missing)
         raise errors.InternalError() from None
+
+
+def _decrypting(svc: Services, record: ObjectRecord, inline: bytes | None, parts: list[tuple] | None,
+                object_key: bytes) -> DecryptingBlob:
+    """The plaintext reader of an encrypted version: its blob, its part blobs, or
+    the parts' runs inside one composed blob (gateways), the first one opened now."""
+    if record.data_inline:
+        if inline is None:
+            raise BlobNotFound(record.data_location)
+        return DecryptingBlob(object_key, [Segment(0, record.size, record.data_location)], lambda _: InlineBlob(inline))
+    if record.parts_count:
+        if not parts or len(parts) != record.parts_count:
+            raise BlobNotFound(f"{record.parts_count} parts, found {len(parts or ())}")
+        segments = segments_of([(p[0], p[1], p[2], p[5]) for p in parts],
+                               composed=record.data_location != MULTIPART_LOCATION)
+    else:
+        segments = [Segment(0, record.size, record.data_location)]
+    segments[0].reader = svc.storage.open(segments[0].location)
+    return DecryptingBlob(object_key, segments, svc.storage.open)
 
 
 def _readable_version(svc: Services, caller: Caller | None, bucket: str, key: str,

@@ -27,6 +27,13 @@ IMPLEMENTED = {
     "x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner",
     "x-amz-bucket-object-lock-enabled", "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
     "x-amz-object-lock-legal-hold", "x-amz-bypass-governance-retention",
+    # Server-side encryption (s3/sse.py, service/encryption.py).
+    "x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-context", "x-amz-server-side-encryption-bucket-key-enabled",
+    "x-amz-server-side-encryption-customer-algorithm", "x-amz-server-side-encryption-customer-key",
+    "x-amz-server-side-encryption-customer-key-MD5", "x-amz-copy-source-server-side-encryption-customer-algorithm",
+    "x-amz-copy-source-server-side-encryption-customer-key",
+    "x-amz-copy-source-server-side-encryption-customer-key-MD5",
 }
 
 
@@ -57,8 +64,7 @@ def test_refusals_name_headers_s3_defines_there():
     assert {(name, op) for name, op in REFUSED if name not in MODEL_HEADERS[op]} == set()
 
 
-@pytest.mark.parametrize("header", ["x-amz-server-side-encryption", "x-amz-server-side-encryption-customer-key",
-                                    "x-amz-tagging", "x-amz-object-lock-event-hold",
+@pytest.mark.parametrize("header", ["x-amz-tagging", "x-amz-object-lock-event-hold",
                                     "x-amz-website-redirect-location"])
 def test_feature_headers_refused_on_put_object(header):
     assert (header, "PutObject") in REFUSED

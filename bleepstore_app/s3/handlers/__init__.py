@@ -22,5 +22,6 @@ def handles(operation: str):
 
 def load_all() -> dict[str, Callable]:
     """Import every handler module (registration happens at import)."""
-    from . import acl, bucket_config, buckets, listing, multipart, object_lock, objects, service, versions  # noqa: F401
+    from . import (acl, bucket_config, buckets, encryption, listing, multipart, object_lock, objects,  # noqa: F401
+                   service, versions)
     return HANDLERS

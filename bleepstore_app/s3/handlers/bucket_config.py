@@ -1,6 +1,6 @@
 """Reads of bucket (and object) configurations BleepStore never holds.
 
-BleepStore has no CORS, tags, policies, lifecycle, encryption,
+BleepStore has no CORS, tags, policies, lifecycle,
 website, replication, public access block, ownership controls,
 logging, notifications, requester pays or transfer acceleration yet, so every
 bucket is in the state S3 calls "never configured". Each Get answers exactly
@@ -77,7 +77,6 @@ _not_configured("GetBucketTagging", errors.NoSuchTagSet)
 _not_configured("GetBucketPolicy", errors.NoSuchBucketPolicy)
 _not_configured("GetBucketPolicyStatus", errors.NoSuchBucketPolicy)  # no policy: no status either
 _not_configured("GetBucketLifecycleConfiguration", errors.NoSuchLifecycleConfiguration)
-_not_configured("GetBucketEncryption", errors.ServerSideEncryptionConfigurationNotFoundError)
 _not_configured("GetBucketWebsite", errors.NoSuchWebsiteConfiguration)
 _not_configured("GetBucketReplication", errors.ReplicationConfigurationNotFoundError)
 _not_configured("GetPublicAccessBlock", errors.NoSuchPublicAccessBlockConfiguration)

@@ -15,6 +15,7 @@ from ...metadata.tables import NULL_VERSION
 from ...service import copy, multipart
 from ...service.conditions import check_read
 from .. import headers as h
+from .. import sse as encryption_headers
 from .. import xml
 from ..responses import S3Result
 from . import handles
@@ -36,12 +37,14 @@ def _checksum_algorithm(req) -> str | None:
 
 @handles("CreateMultipartUpload")
 def create_multipart_upload(svc, req) -> S3Result:
+    sse = encryption_headers.sse_request(svc, req)
     upload = multipart.create_multipart_upload(
         svc, req.caller, req.bucket, req.key, h.object_attributes(req.headers), header_acl(svc, req),
-        _checksum_algorithm(req), req.headers.get("x-amz-checksum-type"), h.lock_request(req.headers))
-    out = {}
+        _checksum_algorithm(req), req.headers.get("x-amz-checksum-type"), h.lock_request(req.headers), sse=sse)
+    out = encryption_headers.response_headers(svc, upload.encryption, sse and sse.customer, sse)
     if upload.checksum_algorithm:
-        out = {"x-amz-checksum-algorithm": upload.checksum_algorithm, "x-amz-checksum-type": upload.checksum_type}
+        out.update({"x-amz-checksum-algorithm": upload.checksum_algorithm,
+                    "x-amz-checksum-type": upload.checksum_type})
     return S3Result(headers=out, xml=xml.document("InitiateMultipartUploadResult", [
         xml.el("Bucket", upload.bucket), xml.el("Key", upload.key), xml.el("UploadId", upload.upload_id)]))
 
@@ -55,9 +58,12 @@ def upload_part(svc, req) -> S3Result:
         if sent is not None and sent != upload.checksum_algorithm:
             raise errors.InvalidRequest(f"Checksum Type mismatch occurred, expected checksum Type: "
                                         f"{upload.checksum_algorithm.lower()}, actual checksum Type: {sent.lower()}")
+    customer = encryption_headers.customer_key(svc, req)
+    multipart.upload_key(svc, upload, customer)  # a missing or wrong SSE-C key: refused before the body
     body = req.body(also_compute=upload.checksum_algorithm)
-    part = multipart.upload_part(svc, req.caller, upload, number, body, body.length)
+    part = multipart.upload_part(svc, req.caller, upload, number, body, body.length, customer)
     out = {"ETag": f'"{part.etag}"'}
+    out.update(encryption_headers.response_headers(svc, upload.encryption, customer))
     for algorithm, value in part.checksums.items():
         out[f"x-amz-checksum-{algorithm.lower()}"] = value
     return S3Result(headers=out)
@@ -79,15 +85,18 @@ def upload_part_copy(svc, req) -> S3Result:
     number = multipart.parse_part_number(req.query.get("partNumber"))
     upload = multipart.open_upload(svc, req.caller, req.bucket, req.key, req.query["uploadId"])
     src_bucket, src_key, src_version = h.copy_source(req.headers["x-amz-copy-source"])
-    read = copy.open_source(svc, req.caller, src_bucket, src_key, src_version)
+    customer = encryption_headers.customer_key(svc, req)
+    multipart.upload_key(svc, upload, customer)
+    read = copy.open_source(svc, req.caller, src_bucket, src_key, src_version,
+                            encryption_headers.customer_key(svc, req, copy_source=True))
     try:
         check_read(h.conditions(req.headers, prefix="x-amz-copy-source-"), read.record.etag,
                    read.record.last_modified, copy_source=True)
         span = _copy_range(req.headers.get("x-amz-copy-source-range"), read.record.size)
-        part = multipart.upload_part_copy(svc, req.caller, upload, number, read.record, read.blob, span)
+        part = multipart.upload_part_copy(svc, req.caller, upload, number, read.record, read.blob, span, customer)
     finally:
         read.blob.close()
-    out = {}
+    out = encryption_headers.response_headers(svc, upload.encryption, customer)
     if src_version is not None or read.record.version_id != NULL_VERSION:
         out["x-amz-copy-source-version-id"] = read.record.version_id
     return S3Result(headers=out, xml=xml.document("CopyPartResult", [
@@ -134,6 +143,10 @@ def complete_multipart_upload(svc, req) -> S3Result:
     object_checksum = {alg: req.headers[f"x-amz-checksum-{alg.lower()}"] for alg in CHECKSUM_ALGORITHMS
                        if f"x-amz-checksum-{alg.lower()}" in req.headers}
     _check_object_size(svc, req, requested)
+    customer = encryption_headers.customer_key(svc, req)  # optional here; checked when sent
+    if customer is not None:
+        multipart.upload_key(svc, multipart.open_upload(svc, req.caller, req.bucket, req.key,
+                                                        req.query["uploadId"]), customer)
     done = multipart.complete_multipart_upload(svc, req.caller, req.bucket, req.key, req.query["uploadId"],
                                                requested, object_checksum)
     base = svc.settings.public_url or f"{req.environ['wsgi.url_scheme']}://{req.headers.get('Host', '')}"
@@ -142,7 +155,9 @@ def complete_multipart_upload(svc, req) -> S3Result:
     if done.checksum is not None:
         fields += [xml.el(f"Checksum{done.checksum_algorithm}", done.checksum),
                    xml.el("ChecksumType", done.checksum_type)]
-    out = {"x-amz-version-id": done.version_id} if done.version_id not in (None, NULL_VERSION) else {}
+    out = encryption_headers.response_headers(svc, done.encryption, customer)
+    if done.version_id not in (None, NULL_VERSION):
+        out["x-amz-version-id"] = done.version_id
     return S3Result(headers=out, xml=xml.document("CompleteMultipartUploadResult", fields))
 
 

@@ -5,6 +5,7 @@ from ... import errors
 from ...service import buckets, copy, multipart, objects
 from ...service.conditions import NotModified
 from .. import headers as h
+from .. import sse as encryption_headers
 from .. import xml
 from ..acl import acl_from_headers
 from ...service import acl as acls
@@ -19,11 +20,14 @@ def put_object(svc, req) -> S3Result:
     lock = h.lock_request(req.headers)
     if lock is not None:
         require_integrity_header(req, "Put Object requests with Object Lock parameters")
+    sse = encryption_headers.sse_request(svc, req)
     body = req.body(default_checksum="CRC64NVME")
     record = objects.put_object(svc, req.caller, req.bucket, req.key, body, body.length, attrs,
                                 if_none_match=req.headers.get("If-None-Match"),
-                                if_match=req.headers.get("If-Match"), acl=header_acl(svc, req), lock=lock)
+                                if_match=req.headers.get("If-Match"), acl=header_acl(svc, req), lock=lock,
+                                sse=sse)
     out = {"ETag": f'"{record.etag}"'}
+    out.update(encryption_headers.response_headers(svc, record.encryption, sse and sse.customer, sse))
     for algorithm, value in record.checksums.items():
         out[f"x-amz-checksum-{algorithm.lower()}"] = value
     if record.version_id != NULL_VERSION:
@@ -48,9 +52,11 @@ def _version_param(req) -> str | None:
 @handles("GetObject")
 def get_object(svc, req) -> S3Result:
     overrides = h.response_overrides(req.query, anonymous=req.caller is None)
+    customer = encryption_headers.customer_key(svc, req)
     try:
         read = objects.get_object(svc, req.caller, req.bucket, req.key, h.conditions(req.headers),
-                                  part_map="partNumber" in req.query, version_id=_version_param(req))
+                                  part_map="partNumber" in req.query, version_id=_version_param(req),
+                                  customer=customer)
     except NotModified as nm:
         return _not_modified(nm)
     record, blob = read.record, read.blob
@@ -60,6 +66,7 @@ def get_object(svc, req) -> S3Result:
         blob.close()
         raise
     out.update(overrides)
+    out.update(encryption_headers.response_headers(svc, record.encryption, customer))
     if span is None:
         return S3Result(headers=out, stream=blob.iter_range(0, record.size), length=record.size)
     start, end = span
@@ -68,13 +75,16 @@ def get_object(svc, req) -> S3Result:
 
 @handles("HeadObject")
 def head_object(svc, req) -> S3Result:
+    customer = encryption_headers.customer_key(svc, req)
     try:
         record, _, parts = objects.head_object(svc, req.caller, req.bucket, req.key, h.conditions(req.headers),
-                                               part_map="partNumber" in req.query, version_id=_version_param(req))
+                                               part_map="partNumber" in req.query, version_id=_version_param(req),
+                                               customer=customer)
     except NotModified as nm:
         return _not_modified(nm)
     span, out = _span_and_headers(req, record, parts)
     out.update(h.response_overrides(req.query, anonymous=req.caller is None))
+    out.update(encryption_headers.response_headers(svc, record.encryption, customer))
     if span is None:
         return S3Result(headers=out, length=record.size)
     return S3Result(status=206, headers=out, length=span[1] - span[0])
@@ -144,13 +154,15 @@ def copy_object(svc, req) -> S3Result:
         raise errors.InvalidArgument("Unknown metadata directive.", ArgumentName="x-amz-metadata-directive",
                                      ArgumentValue=directive)
     lock = h.lock_request(req.headers)
+    sse = encryption_headers.sse_request(svc, req)
     record, source = copy.copy_object(
         svc, req.caller, src_bucket, src_key, req.bucket, req.key, directive == "REPLACE",
         h.object_attributes(req.headers), req.headers.get("x-amz-storage-class"),
         h.conditions(req.headers, prefix="x-amz-copy-source-"), acl=header_acl(svc, req),
-        source_version_id=src_version, lock=lock)
+        source_version_id=src_version, lock=lock, sse=sse,
+        source_customer=encryption_headers.customer_key(svc, req, copy_source=True))
     checksums = "".join(xml.el(f"Checksum{alg}", value) for alg, value in record.checksums.items())
-    out = {}
+    out = encryption_headers.response_headers(svc, record.encryption, sse and sse.customer, sse)
     if src_version is not None or source.version_id != NULL_VERSION:
         out["x-amz-copy-source-version-id"] = source.version_id
     if record.version_id != NULL_VERSION:

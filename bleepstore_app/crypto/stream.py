@@ -1,0 +1,218 @@
+"""The encrypted blob format: a header, then AES-256-GCM chunks.
+
+    header   b"BSE1" + 16 random salt bytes
+    chunk i  AES-256-GCM(blob key, nonce(i, last), up to CHUNK plaintext bytes) + 16-byte tag
+
+The blob key is HKDF-SHA256(object key, salt, part number): a fresh key per blob,
+so nonces (the chunk index, plus a flag on the last chunk) never repeat under one
+key, even when one object key encrypts many blobs (the parts of an upload); and a
+part's blob does not open as another part of its object (0: a single-blob object). A reordered or swapped chunk fails its tag (the index is in the
+nonce); a truncated blob fails too (its new last chunk lacks the flag); an empty
+object still has one authenticated empty chunk. A Range read decrypts only the
+chunks it covers. Sizes are exact functions of the plaintext size, so the
+metadata's plaintext offsets map to ciphertext offsets with no lookup, even inside
+a composed blob whose parts were encrypted one by one.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ..storage.base import BlobReader, Readable, StorageError, read_full
+
+MAGIC = b"BSE1"
+SALT_SIZE = 16
+HEADER_SIZE = len(MAGIC) + SALT_SIZE
+CHUNK = 64 * 1024
+TAG = 16
+SEALED_CHUNK = CHUNK + TAG
+_INFO = b"bleepstore blob key v1"
+
+
+class BlobTampered(StorageError):
+    """An encrypted blob failed authentication: changed, truncated, or not ours."""
+
+
+def chunk_count(size: int) -> int:
+    return max(1, -(-size // CHUNK))
+
+
+def cipher_size(size: int) -> int:
+    """The stored size of a blob holding ``size`` plaintext bytes."""
+    return HEADER_SIZE + size + TAG * chunk_count(size)
+
+
+def _blob_aead(object_key: bytes, header: bytes, part_number: int) -> AESGCM:
+    if len(header) != HEADER_SIZE or header[:len(MAGIC)] != MAGIC:
+        raise BlobTampered("not an encrypted blob (bad header)")
+    kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=header[len(MAGIC):],
+               info=_INFO + part_number.to_bytes(4, "big"))
+    return AESGCM(kdf.derive(object_key))
+
+
+def _nonce(index: int, last: bool) -> bytes:
+    return index.to_bytes(8, "big") + (b"\x00\x00\x00\x01" if last else b"\x00\x00\x00\x00")
+
+
+class EncryptingReader:
+    """``read(n)`` of the encrypted blob of the ``size`` plaintext bytes that
+    ``source`` yields. The source is drained to its end (a VerifyingReader then
+    checks its digests) before the last ciphertext byte is handed out, so a bad
+    body raises before the storage backend makes the blob durable. ``md5`` is the
+    ciphertext's MD5 (the ETag of SSE-C and SSE-KMS objects)."""
+
+    def __init__(self, source: Readable, size: int, object_key: bytes, part_number: int = 0) -> None:
+        header = MAGIC + os.urandom(SALT_SIZE)
+        self._source = source
+        self._aead = _blob_aead(object_key, header, part_number)
+        self._chunks = chunk_count(size)
+        self._size = size
+        self._index = 0
+        self._pending = bytearray(header)
+        self.md5 = hashlib.md5()
+
+    def read(self, n: int = -1) -> bytes:
+        while (n is None or n < 0 or len(self._pending) < n) and self._index < self._chunks:
+            self._seal_next()
+        size = len(self._pending) if n is None or n < 0 else min(n, len(self._pending))
+        out = bytes(self._pending[:size])
+        del self._pending[:size]
+        self.md5.update(out)
+        return out
+
+    def _seal_next(self) -> None:
+        last = self._index == self._chunks - 1
+        want = self._size - self._index * CHUNK if last else CHUNK
+        plain = read_full(self._source, want) if want else b""
+        if len(plain) != want:
+            raise StorageError("the body ended before its length")
+        if last:
+            self._source.read(1)  # end of input: the body verifies itself now
+        self._pending += self._aead.encrypt(_nonce(self._index, last), plain, None)
+        self._index += 1
+
+
+def encrypt_bytes(data: bytes, object_key: bytes, part_number: int = 0) -> bytes:
+    """A whole (small, inline) blob at once."""
+    reader = EncryptingReader(_BytesSource(data), len(data), object_key, part_number)
+    return reader.read(-1)
+
+
+class _BytesSource:
+    def __init__(self, data: bytes) -> None:
+        self._view, self._pos = memoryview(data), 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._view) if n is None or n < 0 else self._pos + n
+        out = bytes(self._view[self._pos:end])
+        self._pos += len(out)
+        return out
+
+
+@dataclass
+class Segment:
+    """One encrypted blob (or one part's run of a composed blob) of an object:
+    plaintext bytes [offset, offset + size) of the object, stored at
+    ``cipher_offset`` of the blob at ``location``."""
+    offset: int
+    size: int
+    location: str
+    cipher_offset: int = 0
+    part_number: int = 0
+    reader: BlobReader | None = None  # opened ahead, used for the first read
+
+
+def segments_of(parts: list[tuple[int, int, int, str]], composed: bool) -> list[Segment]:
+    """Segments from (part number, offset, size, location) of each part, in
+    order; in a composed blob each part's ciphertext follows the previous one's."""
+    out, cipher_offset = [], 0
+    for number, offset, size, location in parts:
+        out.append(Segment(offset, size, location, cipher_offset if composed else 0, number))
+        cipher_offset += cipher_size(size)
+    return out
+
+
+class DecryptingBlob(BlobReader):
+    """The plaintext of an encrypted object, as a BlobReader over its segments.
+    ``open_raw(location)`` opens a ciphertext blob."""
+
+    def __init__(self, object_key: bytes, segments: list[Segment],
+                 open_raw: Callable[[str], BlobReader]) -> None:
+        self._key = object_key
+        self._segments = segments
+        self._open_raw = open_raw
+        self.size = sum(s.size for s in segments)
+
+    def iter_range(self, start: int, end: int) -> Iterator[bytes]:
+        try:
+            for segment in self._segments:
+                a, b = max(start - segment.offset, 0), min(end - segment.offset, segment.size)
+                if a < b:
+                    yield from self._decrypt(segment, a, b)
+        finally:
+            self.close()
+
+    def _raw(self, segment: Segment, start: int, end: int) -> Iterator[bytes]:
+        reader, segment.reader = segment.reader, None
+        if reader is None:
+            reader = self._open_raw(segment.location)
+        return reader.iter_range(segment.cipher_offset + start, segment.cipher_offset + end)
+
+    def _decrypt(self, segment: Segment, a: int, b: int) -> Iterator[bytes]:
+        """Plaintext bytes [a, b) of one segment."""
+        size, chunks = segment.size, chunk_count(segment.size)
+        first, last = a // CHUNK, (b - 1) // CHUNK
+        raw_end = HEADER_SIZE + last * SEALED_CHUNK + min(CHUNK, size - last * CHUNK) + TAG
+        if first == 0:
+            raw = self._raw(segment, 0, raw_end)
+            buffer = _take(raw, HEADER_SIZE, bytearray())
+            header = bytes(buffer[:HEADER_SIZE])
+            del buffer[:HEADER_SIZE]
+        else:  # a separate small read for the header, then only the chunks asked for
+            header = b"".join(self._open_raw(segment.location).iter_range(
+                segment.cipher_offset, segment.cipher_offset + HEADER_SIZE))
+            raw = self._raw(segment, HEADER_SIZE + first * SEALED_CHUNK, raw_end)
+            buffer = bytearray()
+        try:
+            aead = _blob_aead(self._key, header, segment.part_number)
+            for index in range(first, last + 1):
+                is_last = index == chunks - 1
+                sealed_size = (min(CHUNK, size - index * CHUNK) if is_last else CHUNK) + TAG
+                _take(raw, sealed_size, buffer)
+                if len(buffer) < sealed_size:
+                    raise BlobTampered("encrypted blob shorter than its recorded size")
+                try:
+                    plain = aead.decrypt(_nonce(index, is_last), bytes(buffer[:sealed_size]), None)
+                except InvalidTag:
+                    raise BlobTampered("encrypted chunk failed authentication") from None
+                del buffer[:sealed_size]
+                lo = a - index * CHUNK if index == first else 0
+                hi = b - index * CHUNK if index == last else len(plain)
+                yield plain if (lo, hi) == (0, len(plain)) else plain[lo:hi]
+        finally:
+            close = getattr(raw, "close", None)
+            if close is not None:
+                close()
+
+    def close(self) -> None:
+        for segment in self._segments:
+            if segment.reader is not None:
+                segment.reader.close()
+                segment.reader = None
+
+
+def _take(raw: Iterator[bytes], n: int, buffer: bytearray) -> bytearray:
+    """Fill ``buffer`` from ``raw`` until it holds at least n bytes (or raw ends)."""
+    while len(buffer) < n:
+        piece = next(raw, None)
+        if piece is None:
+            break
+        buffer += piece
+    return buffer
