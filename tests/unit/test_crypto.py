@@ -222,18 +222,23 @@ def parts_plaintext() -> list[bytes]:
     return [data_of(n, i + 7) for i, n in enumerate(PART_SIZES)]
 
 
-def part_table(parts: list[bytes], locations: list[str]) -> list[tuple[int, int, str]]:
+def part_table(parts: list[bytes], locations: list[str]) -> list[tuple[int, int, int, str]]:
+    """(part number, offset, size, location) of each part, numbered from 1."""
     table, offset = [], 0
-    for part, location in zip(parts, locations):
-        table.append((offset, len(part), location))
+    for number, (part, location) in enumerate(zip(parts, locations), 1):
+        table.append((number, offset, len(part), location))
         offset += len(part)
     return table
+
+
+def encrypt_parts(parts: list[bytes], key: bytes) -> list[bytes]:
+    return [encrypt_bytes(p, key, part_number=n) for n, p in enumerate(parts, 1)]
 
 
 def test_parts_in_separate_blobs_read_as_one_object():
     key, parts = os.urandom(32), parts_plaintext()
     whole = b"".join(parts)
-    store = Store(**{f"p{i}": encrypt_bytes(p, key) for i, p in enumerate(parts)})
+    store = Store(**{f"p{i}": blob for i, blob in enumerate(encrypt_parts(parts, key))})
     segments = segments_of(part_table(parts, [f"p{i}" for i in range(len(parts))]), composed=False)
     assert [s.cipher_offset for s in segments] == [0] * len(parts)
     blob = DecryptingBlob(key, segments, store.open)
@@ -248,7 +253,7 @@ def test_parts_in_separate_blobs_read_as_one_object():
 def test_composed_blob_of_parts_encrypted_one_by_one():
     key, parts = os.urandom(32), parts_plaintext()
     whole = b"".join(parts)
-    composed = b"".join(encrypt_bytes(p, key) for p in parts)  # each part's blob, back to back
+    composed = b"".join(encrypt_parts(parts, key))  # each part's blob, back to back
     assert len(composed) == sum(cipher_size(len(p)) for p in parts)
     store = Store(c=composed)
     table = part_table(parts, ["c"] * len(parts))
@@ -258,7 +263,7 @@ def test_composed_blob_of_parts_encrypted_one_by_one():
         expected_offsets.append(at)
         at += cipher_size(len(p))
     assert [s.cipher_offset for s in segments] == expected_offsets
-    assert [(s.offset, s.size, s.location) for s in segments] == table
+    assert [(s.part_number, s.offset, s.size, s.location) for s in segments] == table
     assert b"".join(DecryptingBlob(key, segments, store.open).iter_range(0, len(whole))) == whole
     for start, end in ranges_for(len(whole), 40):
         got = b"".join(DecryptingBlob(key, segments_of(table, composed=True), store.open).iter_range(start, end))
@@ -275,7 +280,7 @@ def test_composed_blob_of_parts_encrypted_one_by_one():
 
 def test_composed_blob_tampered_in_any_part_fails():
     key, parts = os.urandom(32), parts_plaintext()
-    composed = b"".join(encrypt_bytes(p, key) for p in parts)
+    composed = b"".join(encrypt_parts(parts, key))
     table = part_table(parts, ["c"] * len(parts))
     offsets = [s.cipher_offset for s in segments_of(table, composed=True)]
     whole_size = sum(PART_SIZES)
@@ -399,36 +404,54 @@ def test_chunks_of_another_blob_under_the_same_key_fail(sealed):
     assert_tampered(key, spliced, TAMPER_SIZE, CHUNK, CHUNK + 1)
 
 
-def test_whole_blobs_swapped_under_the_same_object_key_fail():
-    """Two objects (or two parts of one upload) encrypted under the same object key,
-    of the same size, their stored blobs exchanged on disk: reading the first
-    must not serve the second's plaintext. (An SSE-C key is the object key of
-    every object written with it; every part of an upload shares one object key.)"""
+def test_part_blobs_swapped_fail():
+    """Two equal-size parts of one upload (one object key) in separate blobs, the
+    blobs exchanged on disk: each part's blob key is bound to its part number, so
+    neither opens as the other."""
     key = os.urandom(32)
-    first, second = data_of(2 * CHUNK + 100, 11), data_of(2 * CHUNK + 100, 12)
-    store = Store(a=encrypt_bytes(second, key), b=encrypt_bytes(first, key))  # swapped
-    blob = DecryptingBlob(key, [Segment(0, len(first), "a")], store.open)
-    try:
-        got = b"".join(blob.iter_range(0, len(first)))
-    except BlobTampered:
-        return
-    assert got == first, "the other blob's plaintext was served as this object's"
+    parts = [data_of(2 * CHUNK + 100, 11), data_of(2 * CHUNK + 100, 12)]
+    e1, e2 = encrypt_parts(parts, key)
+    table = part_table(parts, ["p1", "p2"])
+    store = Store(p1=e2, p2=e1)  # swapped
+    with pytest.raises(BlobTampered):
+        b"".join(DecryptingBlob(key, segments_of(table, composed=False), store.open).iter_range(0, 4 * CHUNK + 200))
+    for start in (0, 2 * CHUNK + 100):  # either part alone
+        with pytest.raises(BlobTampered):
+            b"".join(DecryptingBlob(key, segments_of(table, composed=False), store.open)
+                     .iter_range(start, start + 10))
+    # nor does a part's blob open as a single-blob object (part number 0), or the reverse
+    assert_tampered(key, e1, len(parts[0]))
+    single = encrypt_bytes(parts[0], key)
+    with pytest.raises(BlobTampered):
+        b"".join(DecryptingBlob(key, segments_of([(1, 0, len(parts[0]), "s")], composed=False),
+                                Store(s=single).open).iter_range(0, len(parts[0])))
 
 
 def test_parts_of_one_upload_reordered_in_a_composed_blob_fail():
     """Two equal-size parts of one upload (one object key) exchanged inside the
     composed blob: the object must not read back with its parts reordered."""
     key = os.urandom(32)
-    p1, p2 = data_of(CHUNK + 10, 21), data_of(CHUNK + 10, 22)
-    e1, e2 = encrypt_bytes(p1, key), encrypt_bytes(p2, key)
+    parts = [data_of(CHUNK + 10, 21), data_of(CHUNK + 10, 22)]
+    e1, e2 = encrypt_parts(parts, key)
     store = Store(c=e2 + e1)  # in the wrong order
-    table = [(0, len(p1), "c"), (len(p1), len(p2), "c")]
+    table = part_table(parts, ["c", "c"])
+    with pytest.raises(BlobTampered):
+        b"".join(DecryptingBlob(key, segments_of(table, composed=True), store.open).iter_range(0, 2 * CHUNK + 20))
+
+
+def test_a_superseded_blob_of_the_same_part_does_not_stand_in_for_the_new_one():
+    """A part uploaded twice (same upload, same part number, same size): the
+    first upload's blob, left on disk until the sweeper deletes it, put in place
+    of the second's must not be served as the completed object's part."""
+    key = os.urandom(32)
+    old, new = data_of(2 * CHUNK + 100, 31), data_of(2 * CHUNK + 100, 32)
+    store = Store(p=encrypt_bytes(old, key, part_number=1))  # the superseded blob where the new one belongs
+    blob = DecryptingBlob(key, segments_of([(1, 0, len(new), "p")], composed=False), store.open)
     try:
-        got = b"".join(DecryptingBlob(key, segments_of(table, composed=True), store.open)
-                       .iter_range(0, len(p1) + len(p2)))
+        got = b"".join(blob.iter_range(0, len(new)))
     except BlobTampered:
         return
-    assert got == p1 + p2, "the parts were served reordered"
+    assert got == new, "the superseded part's plaintext was served as the new part's"
 
 
 def test_wrong_object_key_fails(sealed):
