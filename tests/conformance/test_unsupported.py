@@ -17,19 +17,12 @@ from ..servers import ACCESS_KEY, SECRET_KEY
 from .helpers import assert_client_error, assert_error, client_error, key_path, signed_request
 from .test_awscli import AWS
 
-SSE_C_KEY = b"k" * 32
-SSE_C = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": SSE_C_KEY}
-COPY_SOURCE_SSE_C = {"CopySourceSSECustomerAlgorithm": "AES256", "CopySourceSSECustomerKey": SSE_C_KEY}
 LOCK_UNTIL = dt.datetime(2099, 1, 1, tzinfo=dt.timezone.utc)
 NOT_IMPLEMENTED = ("NotImplemented", 501)
 
 # (label, extra arguments, expected (Code, status)) for every object-creating call.
+# Server-side encryption is implemented: tests/conformance/test_encryption.py.
 NEW_OBJECT_REFUSALS = [
-    ("sse-s3", {"ServerSideEncryption": "AES256"}, NOT_IMPLEMENTED),
-    ("sse-kms", {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "alias/k"}, NOT_IMPLEMENTED),
-    ("sse-kms-context", {"SSEKMSEncryptionContext": "e30="}, NOT_IMPLEMENTED),
-    ("sse-bucket-key", {"BucketKeyEnabled": True}, NOT_IMPLEMENTED),
-    ("sse-c", SSE_C, NOT_IMPLEMENTED),
     ("lock-retention", {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": LOCK_UNTIL},
      ("InvalidRequest", 400)),
     ("lock-legal-hold", {"ObjectLockLegalHoldStatus": "ON"}, ("InvalidRequest", 400)),
@@ -74,12 +67,11 @@ def test_create_multipart_upload_refused_starts_nothing(s3, bucket, label, extra
 
 
 @pytest.mark.parametrize("label, extra, expected", NEW_OBJECT_REFUSALS + [
-    ("copy-source-sse-c", COPY_SOURCE_SSE_C, NOT_IMPLEMENTED),
     ("tagging-replace", {"TaggingDirective": "REPLACE", "Tagging": "team=blue"}, NOT_IMPLEMENTED),
     ("checksum-algorithm", {"ChecksumAlgorithm": "SHA256"}, NOT_IMPLEMENTED),
     ("if-none-match", {"IfNoneMatch": "*"}, NOT_IMPLEMENTED),
     ("tagging-directive-unknown", {"TaggingDirective": "MERGE"}, ("InvalidArgument", 400)),
-], ids=LABELS + ["copy-source-sse-c", "tagging-replace", "checksum-algorithm", "if-none-match",
+], ids=LABELS + ["tagging-replace", "checksum-algorithm", "if-none-match",
                  "tagging-directive-unknown"])
 def test_copy_object_refused_stores_nothing(s3, bucket, label, extra, expected):
     s3.put_object(Bucket=bucket, Key="src", Body=b"source")
@@ -135,8 +127,8 @@ def test_put_object_lock_header_names_the_bucket_state(s3, bucket):
 def test_refused_large_upload_leaves_connection_usable(s3, bucket):
     body = os.urandom(3 * 1024 * 1024)  # boto3 sends Expect: 100-continue; the body is never read
     for _ in range(2):
-        assert _error(s3.put_object, Bucket=bucket, Key="big", Body=body, SSECustomerAlgorithm="AES256",
-                      SSECustomerKey=SSE_C_KEY) == NOT_IMPLEMENTED
+        assert _error(s3.put_object, Bucket=bucket, Key="big", Body=body,
+                      WebsiteRedirectLocation="/elsewhere") == NOT_IMPLEMENTED
     s3.put_object(Bucket=bucket, Key="after", Body=b"ok")
     assert _keys(s3, bucket) == ["after"]
 
@@ -153,22 +145,8 @@ def upload(s3, bucket):
         pass
 
 
-def test_upload_part_sse_c_refused(s3, bucket, upload):
-    assert _error(s3.upload_part, Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1, Body=b"part",
-                  **SSE_C) == NOT_IMPLEMENTED
-    assert s3.list_parts(Bucket=bucket, Key="mp", UploadId=upload).get("Parts", []) == []
-
-
-@pytest.mark.parametrize("extra", [SSE_C, COPY_SOURCE_SSE_C], ids=["sse-c", "copy-source-sse-c"])
-def test_upload_part_copy_sse_c_refused(s3, bucket, upload, extra):
-    s3.put_object(Bucket=bucket, Key="src", Body=b"source")
-    assert _error(s3.upload_part_copy, Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1,
-                  CopySource={"Bucket": bucket, "Key": "src"}, **extra) == NOT_IMPLEMENTED
-    assert s3.list_parts(Bucket=bucket, Key="mp", UploadId=upload).get("Parts", []) == []
-
-
-@pytest.mark.parametrize("extra", [SSE_C, {"IfNoneMatch": "*"}, {"IfMatch": '"abc"'}],
-                         ids=["sse-c", "if-none-match", "if-match"])
+@pytest.mark.parametrize("extra", [{"IfNoneMatch": "*"}, {"IfMatch": '"abc"'}],
+                         ids=["if-none-match", "if-match"])
 def test_complete_multipart_upload_refused_completes_nothing(s3, bucket, upload, extra):
     etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1, Body=b"part")["ETag"]
     assert _error(s3.complete_multipart_upload, Bucket=bucket, Key="mp", UploadId=upload,
@@ -187,22 +165,10 @@ def test_complete_multipart_upload_object_size_checked(s3, bucket, upload):
     assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == b"12345"
 
 
-def test_list_parts_sse_c_refused(s3, bucket, upload):
-    # botocore takes the key as text here (it encodes it only on the data operations).
-    assert _error(s3.list_parts, Bucket=bucket, Key="mp", UploadId=upload, SSECustomerAlgorithm="AES256",
-                  SSECustomerKey=SSE_C_KEY.decode()) == NOT_IMPLEMENTED
-
-
 def test_abort_multipart_upload_if_match_initiated_time_refused(s3, bucket, upload):
     assert _error(s3.abort_multipart_upload, Bucket=bucket, Key="mp", UploadId=upload,
                   IfMatchInitiatedTime=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)) == NOT_IMPLEMENTED
     assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]] == [upload]
-
-
-def test_get_object_sse_c_refused(server, s3, bucket):
-    s3.put_object(Bucket=bucket, Key="k", Body=b"plain")
-    assert _error(s3.get_object, Bucket=bucket, Key="k", **SSE_C) == NOT_IMPLEMENTED
-    assert _error(s3.head_object, Bucket=bucket, Key="k", **SSE_C) == ("501", 501)  # HEAD: no body
 
 
 @pytest.mark.parametrize("extra", [{"IfMatch": '"0123"'}, {"IfMatch": "*"}], ids=["etag", "star"])
@@ -321,7 +287,7 @@ def test_expected_bucket_owner_checked(s3, bucket, owner_id):
 def test_refusal_is_per_header(s3, bucket):
     """Headers that ask for nothing BleepStore lacks pass next to the refused ones."""
     assert _error(s3.put_object, Bucket=bucket, Key="k", Body=b"x", RequestPayer="requester",
-                  ServerSideEncryption="AES256") == NOT_IMPLEMENTED
+                  WebsiteRedirectLocation="/elsewhere") == NOT_IMPLEMENTED
     s3.put_object(Bucket=bucket, Key="k", Body=b"x", RequestPayer="requester")
     assert s3.get_object(Bucket=bucket, Key="k", RequestPayer="requester")["Body"].read() == b"x"
     assert s3.list_objects_v2(Bucket=bucket, RequestPayer="requester")["KeyCount"] == 1
@@ -402,8 +368,6 @@ def test_get_object_tagging(s3, s3_other, bucket):
     ("get_bucket_cors", "delete_bucket_cors", {}),
     ("get_bucket_tagging", "put_bucket_tagging", {"Tagging": {"TagSet": [{"Key": "a", "Value": "b"}]}}),
     ("get_bucket_policy", "delete_bucket_policy", {}),
-    ("get_bucket_encryption", "put_bucket_encryption", {"ServerSideEncryptionConfiguration": {
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}),
 ])
 def test_configuration_writes_stay_not_implemented(s3, bucket, read, call, kwargs):
     """The write is refused and the read still answers "never configured"."""
