@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, delete, false, func, insert, literal, se
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import tables as t
+from .encryption import EncryptionQueries
 from .engine import Cursor, Database, Prepared
 from .jobs import JobQueries, defer_deletion
 from .multipart import MultipartQueries, NoUpload
@@ -113,7 +114,7 @@ _LIST_QUERIES = {
 
 
 
-class MetadataStore(VersionQueries, MultipartQueries, JobQueries):
+class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQueries):
     """Everything the service layer asks of the metadata database.
 
     A write never deletes blobs: what it unlinks is recorded in blob_garbage in the
