@@ -71,13 +71,10 @@ def read_key_source(source: str, environ=os.environ) -> bytes:
 def local_key(directory: str) -> bytes:
     """The embedded server's own master key, made once (mode 0600, fsynced)."""
     path = Path(directory) / LOCAL_KEY_FILE
-    try:
+    if path.exists():  # made whole by an atomic link (below), never seen half-written
         return read_key_source(f"file:{path}")
-    except BadKeySource:
-        if path.exists():
-            raise
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, base64.b64encode(os.urandom(KEY_SIZE)) + b"\n")
@@ -124,10 +121,10 @@ class KeyRing:
     def unwrap(self, stored: dict, purpose: str, context: dict | None = None, kms: bool = False) -> bytes:
         name = stored["key"]
         _, material = self._material(name if kms else None, name)
-        blob = base64.b64decode(stored["wrapped"])
         try:
+            blob = base64.b64decode(stored["wrapped"], validate=True)
             return AESGCM(material).decrypt(blob[:12], blob[12:], _aad(purpose, name, context))
-        except InvalidTag:
+        except (InvalidTag, ValueError, binascii.Error):
             raise UnwrapFailed(f"the data key wrapped by {name!r} did not open") from None
 
     def _material(self, kms_key: str | None, master_id: str | None) -> tuple[str, bytes]:

@@ -172,16 +172,18 @@ class DecryptingBlob(BlobReader):
         raw_end = HEADER_SIZE + last * SEALED_CHUNK + min(CHUNK, size - last * CHUNK) + TAG
         if first == 0:
             raw = self._raw(segment, 0, raw_end)
-            buffer = _take(raw, HEADER_SIZE, bytearray())
-            header = bytes(buffer[:HEADER_SIZE])
-            del buffer[:HEADER_SIZE]
+            buffer, aead = bytearray(), None
         else:  # a separate small read for the header, then only the chunks asked for
             header = b"".join(self._open_raw(segment.location).iter_range(
                 segment.cipher_offset, segment.cipher_offset + HEADER_SIZE))
+            aead = _blob_aead(self._key, header, segment.part_number)  # before the chunk reader opens
             raw = self._raw(segment, HEADER_SIZE + first * SEALED_CHUNK, raw_end)
             buffer = bytearray()
         try:
-            aead = _blob_aead(self._key, header, segment.part_number)
+            if aead is None:
+                _take(raw, HEADER_SIZE, buffer)
+                aead = _blob_aead(self._key, bytes(buffer[:HEADER_SIZE]), segment.part_number)
+                del buffer[:HEADER_SIZE]
             for index in range(first, last + 1):
                 is_last = index == chunks - 1
                 sealed_size = (min(CHUNK, size - index * CHUNK) if is_last else CHUNK) + TAG
