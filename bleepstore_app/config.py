@@ -39,9 +39,6 @@ DEFAULTS: dict[str, Any] = {
         "log_format": "text",
         # One line per request on the bleepstore.access logger.
         "access_log": True,
-        # Believe X-Forwarded-Proto from a TLS-terminating reverse proxy (which must
-        # set it on every request): SSE-C is refused over plain HTTP, as S3 does.
-        "trust_proxy_headers": False,
     },
     "auth": {
         "access_key": "bleepstore",
@@ -172,7 +169,6 @@ class Settings:
     log_level: str
     log_format: str
     access_log: bool
-    trust_proxy_headers: bool
     credentials: tuple[Credential, ...]
     credential_cache_seconds: float
     metadata_engine: str
@@ -390,7 +386,6 @@ def _validate(tree: dict) -> Settings:
         log_level=_str(tree, "server.log_level", LOG_LEVELS),
         log_format=_str(tree, "server.log_format", ("text", "json")),
         access_log=_bool(tree, "server.access_log"),
-        trust_proxy_headers=_bool(tree, "server.trust_proxy_headers"),
         credentials=_credentials(tree),
         credential_cache_seconds=_int(tree, "auth.cache_seconds", 0, 3600),
         metadata_engine=engine,

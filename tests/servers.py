@@ -175,7 +175,6 @@ def write_config(workdir: Path, database_url: str | None, extra: str = "", stora
   region: us-east-1
   workers: 2
   virtual_host_domains: [s3.localhost]
-  trust_proxy_headers: true
 auth:
   access_key: {ACCESS_KEY}
   secret_key: {SECRET_KEY}
@@ -197,8 +196,9 @@ KMS_KEYS = ("test-key", "other-key")
 
 def _encryption(workdir: Path, extra: str) -> str:
     """Encryption keys for a test server: one master key and two KMS keys, each in
-    a file of its own (as an operator would keep them). (The server section
-    believes X-Forwarded-Proto, so that SSE-C tests can say "https" over HTTP.)"""
+    a file of its own (as an operator would keep them). (SSE-C tests over plain
+    HTTP send X-Forwarded-Proto: https, which the server believes from 127.0.0.1,
+    gunicorn's default FORWARDED_ALLOW_IPS, as from a proxy on the same host.)"""
     if "encryption:" in extra:
         return ""
     keys = workdir / "keys"

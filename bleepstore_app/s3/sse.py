@@ -9,14 +9,11 @@ _CUSTOMER = "x-amz-server-side-encryption-customer-"
 _COPY_SOURCE_CUSTOMER = "x-amz-copy-source-server-side-encryption-customer-"
 
 
-def is_secure(svc, req) -> bool:
-    """HTTPS, seen by the server or, when the operator trusts the reverse proxy in
-    front, by that proxy (X-Forwarded-Proto)."""
-    if req.environ.get("wsgi.url_scheme") == "https":
-        return True
-    forwarded = req.headers.get("X-Forwarded-Proto")
-    return bool(svc.settings.trust_proxy_headers and forwarded
-                and forwarded.split(",")[0].strip().lower() == "https")
+def is_secure(req) -> bool:
+    """HTTPS: to this server, or to the TLS-terminating proxy in front, which says
+    so in X-Forwarded-Proto (believed from the peers in gunicorn's
+    FORWARDED_ALLOW_IPS, default 127.0.0.1; see worker.py)."""
+    return req.environ.get("wsgi.url_scheme") == "https"
 
 
 def customer_key(svc, req, copy_source: bool = False) -> encryption.CustomerKey | None:
@@ -26,7 +23,7 @@ def customer_key(svc, req, copy_source: bool = False) -> encryption.CustomerKey 
     algorithm, key, md5 = headers.get(prefix + "algorithm"), headers.get(prefix + "key"), headers.get(prefix + "key-MD5")
     if algorithm is None and key is None and md5 is None:
         return None
-    return encryption.customer_key(algorithm, key, md5, is_secure(svc, req), prefix)
+    return encryption.customer_key(algorithm, key, md5, is_secure(req), prefix)
 
 
 def sse_request(svc, req) -> encryption.SseRequest | None:
