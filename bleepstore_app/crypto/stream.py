@@ -33,6 +33,7 @@ HEADER_SIZE = len(MAGIC) + SALT_SIZE
 CHUNK = 64 * 1024
 TAG = 16
 SEALED_CHUNK = CHUNK + TAG
+BATCH = 16  # chunks sealed per read of the plaintext (1 MiB)
 _INFO = b"bleepstore blob key v1"
 
 
@@ -80,23 +81,30 @@ class EncryptingReader:
 
     def read(self, n: int = -1) -> bytes:
         while (n is None or n < 0 or len(self._pending) < n) and self._index < self._chunks:
-            self._seal_next()
+            self._seal_batch()
         size = len(self._pending) if n is None or n < 0 else min(n, len(self._pending))
         out = bytes(self._pending[:size])
         del self._pending[:size]
         self.md5.update(out)
         return out
 
-    def _seal_next(self) -> None:
-        last = self._index == self._chunks - 1
-        want = self._size - self._index * CHUNK if last else CHUNK
+    def _seal_batch(self) -> None:
+        """Read up to BATCH chunks' plaintext at once (large reads let the body's
+        hashing run beside the encryption, see auth/payload.py) and seal them."""
+        first = self._index
+        count = min(BATCH, self._chunks - first)
+        want = min(count * CHUNK, self._size - first * CHUNK)
         plain = read_full(self._source, want) if want else b""
         if len(plain) != want:
             raise StorageError("the body ended before its length")
-        if last:
+        if first + count == self._chunks:
             self._source.read(1)  # end of input: the body verifies itself now
-        self._pending += self._aead.encrypt(_nonce(self._index, last), plain, None)
-        self._index += 1
+        view = memoryview(plain)
+        for i in range(count):
+            index = first + i
+            self._pending += self._aead.encrypt(_nonce(index, index == self._chunks - 1),
+                                                view[i * CHUNK:(i + 1) * CHUNK], None)
+        self._index = first + count
 
 
 def encrypt_bytes(data: bytes, object_key: bytes, part_number: int = 0) -> bytes:
