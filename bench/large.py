@@ -16,7 +16,7 @@ import resource
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 CHUNK = 1024 * 1024
@@ -31,6 +31,7 @@ class Transfer:
     status: int
     error: str = ""
     etag: str = ""
+    headers: dict = field(default_factory=dict)  # the response's, names lower-cased
 
     @property
     def mib_s(self) -> float:
@@ -56,23 +57,28 @@ def _chunks(size: int):
         yield block[:rest]
 
 
-def stream_put(url: str, size: int, timeout: float = 600.0) -> Transfer:
-    """PUT ``size`` bytes to a presigned URL, streamed in 1 MiB chunks."""
+def _headers(resp) -> dict:
+    return {k.lower(): v for k, v in resp.getheaders()}
+
+
+def stream_put(url: str, size: int, timeout: float = 600.0, headers: dict | None = None) -> Transfer:
+    """PUT ``size`` bytes to a presigned URL, streamed in 1 MiB chunks; ``headers``
+    are sent too (those the URL signed, e.g. x-amz-server-side-encryption)."""
     host, port, path = _split(url)
     conn = http.client.HTTPConnection(host, port, timeout=timeout, blocksize=CHUNK)
     cpu0, t0 = _thread_cpu(), time.perf_counter()
     try:
-        conn.request("PUT", path, body=_chunks(size), headers={"Content-Length": str(size)})
+        conn.request("PUT", path, body=_chunks(size), headers={**(headers or {}), "Content-Length": str(size)})
         resp = conn.getresponse()
         body = resp.read()
     finally:
         conn.close()
     seconds, cpu = time.perf_counter() - t0, _thread_cpu() - cpu0
     error = "" if resp.status == 200 else f"HTTP {resp.status} for PUT {path}\n{body[:600].decode(errors='replace')}"
-    return Transfer(size, seconds, cpu, resp.status, error, resp.getheader("ETag", ""))
+    return Transfer(size, seconds, cpu, resp.status, error, resp.getheader("ETag", ""), _headers(resp))
 
 
-def stream_get(url: str, timeout: float = 600.0) -> Transfer:
+def stream_get(url: str, timeout: float = 600.0, headers: dict | None = None) -> Transfer:
     """GET a presigned URL, reading 1 MiB at a time into one buffer and discarding it."""
     host, port, path = _split(url)
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
@@ -80,12 +86,13 @@ def stream_get(url: str, timeout: float = 600.0) -> Transfer:
     nbytes = 0
     cpu0, t0 = _thread_cpu(), time.perf_counter()
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         resp = conn.getresponse()
         if resp.status != 200:
             body = resp.read()
             return Transfer(0, time.perf_counter() - t0, _thread_cpu() - cpu0, resp.status,
-                            f"HTTP {resp.status} for GET {path}\n{body[:600].decode(errors='replace')}")
+                            f"HTTP {resp.status} for GET {path}\n{body[:600].decode(errors='replace')}",
+                            headers=_headers(resp))
         while True:
             n = resp.readinto(buf)
             if not n:
@@ -93,7 +100,8 @@ def stream_get(url: str, timeout: float = 600.0) -> Transfer:
             nbytes += n
     finally:
         conn.close()
-    return Transfer(nbytes, time.perf_counter() - t0, _thread_cpu() - cpu0, resp.status)
+    return Transfer(nbytes, time.perf_counter() - t0, _thread_cpu() - cpu0, resp.status,
+                    etag=resp.getheader("ETag", ""), headers=_headers(resp))
 
 
 def parallel_requests(method: str, urls: list[str], body: bytes = b"", threads: int = 8) -> list[str]:

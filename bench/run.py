@@ -19,11 +19,11 @@ from pathlib import Path
 from . import report
 from .cluster import DEFAULT_DATABASE_URL, Cluster, ClusterSampler, cpu_section
 from .report import Section
-from .scenarios import Bench, Options, parse_size
+from .scenarios import SSE_MODES, Bench, Options, parse_size
 from .server import REPO, EmbeddedServer, ProcessSampler, Target
 from .wrk import require_wrk
 
-SCENARIOS = ("small", "large", "list", "versions", "startup", "multipart")
+SCENARIOS = ("small", "large", "list", "versions", "startup", "multipart", "sse")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -40,6 +40,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--ops", default="PUT,GET,HEAD,DELETE", help="small-object operations")
     ap.add_argument("--large-sizes", help="object sizes for the large scenario [256M,1G; quick 64M]")
     ap.add_argument("--list-keys", type=int, help="keys in the list bucket [10000; quick 2000]")
+    ap.add_argument("--sse-size", help="object size for the sse scenario [1G; quick 64M]")
+    ap.add_argument("--sse-modes", default="none,SSE-S3,SSE-C",
+                    help="encryption modes for the sse scenario, of none,SSE-S3,SSE-KMS,SSE-C")
     ap.add_argument("--list-page", type=int, default=1000, help="MaxKeys per list request")
     ap.add_argument("--max-urls", type=int, default=60_000, help="cap on presigned URLs per PUT/DELETE run")
     ap.add_argument("--workers", type=int, default=2, help="gevent workers of the embedded server")
@@ -59,6 +62,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     if unknown:
         ap.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    bad_modes = {m.strip() for m in args.sse_modes.split(",")} - set(SSE_MODES)
+    if bad_modes:
+        ap.error(f"unknown --sse-modes: {', '.join(sorted(bad_modes))} (known: {', '.join(SSE_MODES)})")
     if args.nodes is not None and (args.nodes < 1 or args.endpoint):
         ap.error("--nodes needs N >= 1 and cannot be combined with --endpoint")
     return args
@@ -74,7 +80,9 @@ def options(args: argparse.Namespace) -> Options:
         ops=[o.strip().upper() for o in args.ops.split(",")],
         large_sizes=[parse_size(s) for s in pick(args.large_sizes, "256M,1G", "64M").split(",")],
         list_keys=pick(args.list_keys, 10_000, 2_000), list_page=args.list_page,
-        max_urls=args.max_urls, workers=args.workers, data_parent=args.data_parent)
+        max_urls=args.max_urls, workers=args.workers, data_parent=args.data_parent,
+        sse_size=parse_size(pick(args.sse_size, "1G", "64M")),
+        sse_modes=[m.strip() for m in args.sse_modes.split(",") if m.strip()])
 
 
 def guarded(name: str, run) -> Section:
@@ -142,12 +150,17 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(target, sampler, opts, workdir, data_dir)
         plan = [("startup", bench.startup), ("small", bench.small), ("large", bench.large),
                 ("list", bench.listing), ("versions", bench.versions),
-                ("multipart", bench.multipart)]
+                ("multipart", bench.multipart), ("sse", lambda: bench.sse(own_server=not args.endpoint))]
         for name, run in plan:
             if name not in chosen:
                 continue
             if name == "startup" and args.endpoint:
                 sections.append(Section("Start-up", text=["n/a: the harness did not start this server."]))
+                continue
+            if name == "sse" and args.nodes:
+                sections.append(Section("Server-side encryption", text=[
+                    "n/a with --nodes (this scenario measures one worker: it starts an embedded server "
+                    "of its own, or uses --endpoint)."]))
                 continue
             if name == "startup" and args.nodes:
                 sections.append(Section("Start-up", text=[

@@ -6,7 +6,10 @@ temporary work directory; buckets are named ``bench-*``.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
+import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +57,8 @@ class Options:
     max_urls: int = 60_000
     workers: int = 2
     data_parent: str | None = None
+    sse_size: int = 1 << 30
+    sse_modes: list[str] = field(default_factory=lambda: ["none", "SSE-S3", "SSE-C"])
 
 
 def wrk_threads(conc: int) -> int:
@@ -221,10 +226,11 @@ class Bench:
                             f"  # URL = presigned get_object bench-large/{key}"))
         return sec
 
-    def _transfer(self, fn) -> tuple[Transfer, Window]:
-        self.sampler.begin()
+    def _transfer(self, fn, sampler: ProcessSampler | None = None) -> tuple[Transfer, Window]:
+        sampler = sampler or self.sampler
+        sampler.begin()
         t = fn()
-        return t, self.sampler.end()
+        return t, sampler.end()
 
     @staticmethod
     def _transfer_row(op: str, label: str, runs: list[tuple[Transfer, Window]], command: str) -> Row:
@@ -235,6 +241,97 @@ class Bench:
                   command=command, first_error=next((x.error for x, _ in runs if x.error), ""))
         row.notes.append("seconds per run: " + ", ".join(f"{x.seconds:.2f}" for x, _ in runs))
         return row
+
+    # ------------------------------------------------------------------ server-side encryption
+    def sse(self, own_server: bool = True) -> Section:
+        """Single-stream PUT and GET of one large object (``sse_size``) in each of
+        ``sse_modes``: unencrypted, SSE-S3, SSE-KMS (the managed key), SSE-C. On a
+        server of its own with one gevent worker (``own_server``), else on the
+        target; worker CPU and peak RSS are the workers' (the master excluded)."""
+        size, label = self.opts.sse_size, size_label(self.opts.sse_size)
+        sec = Section(f"Server-side encryption: single-stream PUT and GET of {label}, one worker",
+                      unit="MiB/s", conc_header="streams")
+        server = None
+        if own_server:
+            # SSE-C is refused over plain HTTP unless a TLS proxy in front says https:
+            # the harness sends X-Forwarded-Proto: https, and this server believes it.
+            server = EmbeddedServer(workers=1, parent_dir=self.opts.data_parent,
+                                    extra_env={"BLEEPSTORE_SERVER_TRUST_PROXY_HEADERS": "true"})
+            server.start()
+            target, data_dir = server.target, str(server.data_dir)
+            sec.text.append(
+                f"A `bleepstore serve` of its own with **1 gevent worker** (one worker runs Python on one "
+                "core at a time), SQLite, local disk with fsync on, `server.trust_proxy_headers=true`; "
+                "SSE-S3 and SSE-KMS data keys wrapped by the server's own master key (sse-master.key, made "
+                f"on first start). Started in {server.startup_seconds:.2f} s.")
+        else:
+            target, data_dir = self.target, self.data_dir
+            sec.text.append("On the `--endpoint` server as it runs (its worker count is its own); worker RSS and "
+                            "CPU need `--server-pid`.")
+        sampler = ProcessSampler(target.pid, workers_only=True)
+        try:
+            self._sse_runs(sec, target, data_dir, sampler, size, label)
+        finally:
+            sampler.close()
+            if server:
+                server.cleanup()
+        return sec
+
+    def _sse_runs(self, sec: Section, target: Target, data_dir: str | None, sampler: ProcessSampler,
+                  size: int, label: str) -> None:
+        s3 = target.client()
+        bucket = "bench-sse"
+        try:
+            s3.create_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        if data_dir:
+            free = shutil.disk_usage(data_dir).free
+            if free < size * 1.2:
+                sec.text.append(f"Skipped: only {free / MIB:,.0f} MiB free in the data dir, {label} needed.")
+                return
+        sec.text += [""]
+        sec.text.append(
+            "PUT streams the body from a generator of 1 MiB chunks with Content-Length, GET reads it 1 MiB at a "
+            "time and discards it (as the large scenario), through presigned URLs that sign the SSE headers, "
+            "which the harness then sends. Each run checks the answer names the mode (else it counts as an "
+            "error: the object was not stored as asked). \"worker\" CPU s and peak RSS are the worker "
+            "process's only (sampled every 100 ms), not the master's; cores = worker CPU s / wall s.")
+        customer = os.urandom(32)
+        summary: dict[str, dict[str, tuple[Transfer, Window]]] = {}
+        for mode in self.opts.sse_modes:
+            put_params, put_headers, get_params, get_headers, echo = _sse_request(mode, customer)
+            puts, gets = [], []
+            for rep in range(1, self.opts.repeat + 1):
+                key = f"sse/{mode}/{label.replace(' ', '')}/r{rep}"
+                url = s3.generate_presigned_url("put_object", ExpiresIn=EXPIRES,
+                                                Params={"Bucket": bucket, "Key": key, **put_params})
+                puts.append(self._transfer(lambda: stream_put(url, size, headers=put_headers), sampler))
+                _check_echo(puts[-1][0], echo, "PUT")
+                url = s3.generate_presigned_url("get_object", ExpiresIn=EXPIRES,
+                                                Params={"Bucket": bucket, "Key": key, **get_params})
+                gets.append(self._transfer(lambda: stream_get(url, headers=get_headers), sampler))
+                got = gets[-1][0]
+                if not got.error and got.nbytes != size:
+                    got.error = f"GET returned {got.nbytes} bytes, expected {size}"
+                _check_echo(got, echo, "GET")
+                if not puts[-1][0].error and puts[-1][0].etag != got.etag:
+                    got.error = got.error or f"GET ETag {got.etag} differs from the PUT's {puts[-1][0].etag}"
+                parallel_requests("DELETE", [s3.generate_presigned_url(
+                    "delete_object", ExpiresIn=EXPIRES, Params={"Bucket": bucket, "Key": key})])
+            what = {"none": "unencrypted", "SSE-S3": "x-amz-server-side-encryption: AES256",
+                    "SSE-KMS": "x-amz-server-side-encryption: aws:kms (managed key)",
+                    "SSE-C": "x-amz-server-side-encryption-customer-* (a random 32-byte key)"}[mode]
+            for op, runs, fn in (("PUT", puts, f"stream_put(URL, {size}, headers=H)"),
+                                 ("GET", gets, "stream_get(URL, headers=H)")):
+                row = self._transfer_row(f"{op} {mode}", label, runs,
+                                         f"python -c \"from bench.large import {fn.split('(')[0]}; {fn}\""
+                                         f"  # URL = presigned {op.lower()}_object bench-sse/sse/{mode}/..., "
+                                         f"H = {what}")
+                sec.rows.append(row)
+            summary[mode] = {"PUT": _median_run(puts), "GET": _median_run(gets)}
+        sec.text += ["", *_sse_table(summary), ""]
 
     # ------------------------------------------------------------------ listing
     def listing(self) -> Section:
@@ -383,3 +480,76 @@ class Bench:
                             command="bench.scenarios.Bench.multipart (boto3 create/complete, presigned "
                                     "upload_part PUTs on a thread pool)"))
         return sec
+
+
+# --------------------------------------------------------------------------- SSE helpers
+
+SSE_MODES = ("none", "SSE-S3", "SSE-KMS", "SSE-C")
+
+
+def _sse_request(mode: str, customer: bytes) -> tuple[dict, dict, dict, dict, dict]:
+    """(PUT presign params, PUT headers, GET params, GET headers, response headers
+    expected on both) for one mode. The headers are those boto3 signs for the params."""
+    if mode == "none":
+        return {}, {}, {}, {}, {}
+    if mode == "SSE-S3":
+        h = {"x-amz-server-side-encryption": "AES256"}
+        return {"ServerSideEncryption": "AES256"}, h, {}, {}, h
+    if mode == "SSE-KMS":
+        h = {"x-amz-server-side-encryption": "aws:kms"}
+        return {"ServerSideEncryption": "aws:kms"}, h, {}, {}, {"x-amz-server-side-encryption": "aws:kms"}
+    if mode == "SSE-C":
+        md5 = base64.b64encode(hashlib.md5(customer).digest()).decode()
+        params = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": customer}
+        h = {"x-amz-server-side-encryption-customer-algorithm": "AES256",
+             "x-amz-server-side-encryption-customer-key": base64.b64encode(customer).decode(),
+             "x-amz-server-side-encryption-customer-key-MD5": md5,
+             "X-Forwarded-Proto": "https"}  # as a TLS-terminating proxy would say (not signed)
+        echo = {"x-amz-server-side-encryption-customer-algorithm": "AES256",
+                "x-amz-server-side-encryption-customer-key-md5": md5}
+        return params, h, params, h, echo
+    raise ValueError(f"unknown SSE mode {mode!r}; known: {', '.join(SSE_MODES)}")
+
+
+def _check_echo(t: Transfer, echo: dict, op: str) -> None:
+    """An error unless the answer carries the SSE headers of its mode (and, for
+    the unencrypted mode, none)."""
+    if t.error:
+        return
+    for name, value in echo.items():
+        if t.headers.get(name.lower()) != value:
+            t.error = f"{op} answered {name}: {t.headers.get(name.lower())!r}, expected {value!r}"
+            return
+    if not echo and any(h.startswith("x-amz-server-side-encryption") for h in t.headers):
+        t.error = f"{op} of an unencrypted object answered SSE headers: {t.headers}"
+
+
+def _median_run(runs: list[tuple[Transfer, Window]]) -> tuple[Transfer, Window]:
+    return runs[median_index([t.mib_s for t, _ in runs])]
+
+
+def _sse_table(summary: dict[str, dict[str, tuple[Transfer, Window]]]) -> list[str]:
+    """The comparison: each mode's median MiB/s, against unencrypted, with the worker's CPU and peak RSS."""
+    def rss(w: Window) -> str:
+        return "n/a" if w.peak_rss is None else f"{w.peak_rss / MIB:,.0f}"
+
+    def cores(t: Transfer, w: Window) -> str:
+        return "n/a" if w.cpu_seconds is None or not t.seconds else f"{w.cpu_seconds / t.seconds:.2f}"
+
+    out = ["| mode | PUT MiB/s | vs none | GET MiB/s | vs none | PUT worker CPU s (cores) | GET worker CPU s (cores) "
+           "| PUT worker peak RSS MiB | GET worker peak RSS MiB |",
+           "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    base = summary.get("none")
+    for mode, ops in summary.items():
+        cells = [mode]
+        for op in ("PUT", "GET"):
+            t, _ = ops[op]
+            ref = base[op][0].mib_s if base else 0.0
+            cells += [f"{t.mib_s:,.0f}" if not t.error else "failed",
+                      f"{t.mib_s / ref:.2f}x" if ref and not t.error else "–"]
+        for op in ("PUT", "GET"):
+            t, w = ops[op]
+            cells.append("n/a" if w.cpu_seconds is None else f"{w.cpu_seconds:.2f} ({cores(t, w)})")
+        cells += [rss(ops["PUT"][1]), rss(ops["GET"][1])]
+        out.append("| " + " | ".join(cells) + " |")
+    return out

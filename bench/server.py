@@ -73,6 +73,7 @@ class EmbeddedServer:
     """``bleepstore serve`` on a fresh temporary data directory (SQLite, local disk, fsync on)."""
     workers: int = 2
     parent_dir: str | None = None
+    extra_env: dict = field(default_factory=dict)  # BLEEPSTORE_* settings on top of the defaults
     workdir: Path = field(init=False)
     port: int = 0
     proc: subprocess.Popen | None = None
@@ -103,6 +104,7 @@ class EmbeddedServer:
             "BLEEPSTORE_STORAGE_LOCAL_ROOT_DIR": str(self.data_dir / "objects"),
             "BLEEPSTORE_STORAGE_LOCAL_FSYNC": "true",
         })
+        env.update(self.extra_env)
         return env
 
     @property
@@ -227,15 +229,30 @@ def tree_cpu_seconds(root: int) -> float:
     return total / CLK_TCK
 
 
-def tree_rss_bytes(root: int) -> int:
-    """VmRSS summed over the tree (shared pages of forked workers count once per process)."""
+def tree_rss_bytes(root: int, include_root: bool = True) -> int:
+    """VmRSS summed over the tree (shared pages of forked workers count once per process);
+    without the root itself: the gunicorn workers (and anything they started)."""
     total = 0
     for pid in process_tree(root):
+        if pid == root and not include_root:
+            continue
         try:
             total += _rss_bytes(pid)
         except OSError:
             pass
     return total
+
+
+def workers_cpu_seconds(root: int) -> float:
+    """utime+stime of the root's children's trees (the workers), without the master."""
+    total = 0
+    for pid in process_tree(root):
+        if pid != root:
+            try:
+                total += _cpu_ticks(pid, with_children=False)
+            except OSError:
+                pass
+    return total / CLK_TCK
 
 
 @dataclass
@@ -250,10 +267,11 @@ class ProcessSampler:
 
     ``begin()`` opens a measuring window (CPU reading taken now, peak RSS reset);
     ``end()`` closes it and returns a ``Window``. With ``pid=None`` every figure is None.
+    ``workers_only``: RSS and CPU of the master's descendants (the workers), not the master.
     """
 
-    def __init__(self, pid: int | None, interval: float = 0.1) -> None:
-        self.pid, self.interval = pid, interval
+    def __init__(self, pid: int | None, interval: float = 0.1, workers_only: bool = False) -> None:
+        self.pid, self.interval, self.workers_only = pid, interval, workers_only
         self._peak = 0
         self._cpu0 = 0.0
         self._lock = threading.Lock()
@@ -268,7 +286,7 @@ class ProcessSampler:
             self._sample()
 
     def _sample(self) -> None:
-        rss = tree_rss_bytes(self.pid)
+        rss = tree_rss_bytes(self.pid, include_root=not self.workers_only)
         with self._lock:
             self._peak = max(self._peak, rss)
 
@@ -278,12 +296,15 @@ class ProcessSampler:
         with self._lock:
             self._peak = 0
         self._sample()
-        self._cpu0 = tree_cpu_seconds(self.pid)
+        self._cpu0 = self._cpu()
+
+    def _cpu(self) -> float:
+        return workers_cpu_seconds(self.pid) if self.workers_only else tree_cpu_seconds(self.pid)
 
     def end(self) -> Window:
         if self.pid is None:
             return Window()
-        cpu = tree_cpu_seconds(self.pid) - self._cpu0
+        cpu = self._cpu() - self._cpu0
         self._sample()
         with self._lock:
             return Window(cpu_seconds=cpu, peak_rss=self._peak)
