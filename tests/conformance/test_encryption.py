@@ -418,10 +418,14 @@ def test_ssec_refused_over_plain_http(s3, s3s, bucket):
 
 def test_ssec_forwarded_proto_over_http(server, bucket):
     """A client on plain HTTP saying X-Forwarded-Proto: https. Straight to a node
-    that trusts proxy headers, that is the proxy's word and SSE-C works; through the
+    that trusts its peer as a proxy (127.0.0.1), that is the proxy's word and SSE-C
+    works; through the
     cluster's nginx, nginx overwrites the header with the real scheme (http) and
-    the request is refused."""
-    client = _client(server.endpoint, True, True)
+    the request is refused. (The header is added after signing, unsigned, as a
+    proxy adds it: it is not an x-amz-* header.)"""
+    client = _client(server.endpoint, True, False)
+    client.meta.events.register(
+        "before-send.s3", lambda request, **kw: request.headers.__setitem__("X-Forwarded-Proto", "https"))
     data = plain(70_000, "sse-c-forwarded-proto")
     try:
         if getattr(server, "proxied", False):
@@ -599,6 +603,25 @@ def test_presigned_get_with_unsigned_ssec_headers_refused(s3s, presigner, secure
         assert data[:40] not in plain_get.content
     else:
         assert plain_get.status_code == 200 and plain_get.content == data
+
+
+def test_presigned_get_with_signed_ssec_headers(s3s, presigner, secure, bucket):
+    """A presigned GET made with SSE-C parameters signs the SSE-C headers: its holder
+    must send them, with exactly the key signed."""
+    _, verify, forwarded = secure
+    data = plain(70_000, "presigned-signed-ssec")
+    _put(s3s, bucket, "k", data, SSEC1)
+    url = presigner.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k", **SSEC1.read},
+                                           ExpiresIn=300)
+    assert "x-amz-server-side-encryption-customer-key" in url  # in X-Amz-SignedHeaders
+    ok = requests.get(url, headers={**forwarded, **ssec_raw(K1)}, verify=verify, timeout=60)
+    assert ok.status_code == 200, ok.content[:300]
+    assert ok.content == data
+    assert ok.headers.get("x-amz-server-side-encryption-customer-key-md5") == md5_b64(K1)
+    for headers in ({}, ssec_raw(K2)):  # a signed header missing, or another key than the one signed
+        resp = requests.get(url, headers={**forwarded, **headers}, verify=verify, timeout=60)
+        assert resp.status_code == 403, resp.content[:300]
+        assert data[:40] not in resp.content
 
 
 @pytest.mark.parametrize("added", ["sse-c", "sse-kms", "sse-s3"])
@@ -842,7 +865,7 @@ def test_copy_object_across_encryption(s3s, bucket, src, dst, size):
         assert _err(s3s.get_object, Bucket=bucket, Key="dst", **src.read) == ("AccessDenied", 403)
 
 
-def test_copy_object_ssec_source_errors(s3s, bucket):
+def test_copy_object_ssec_source_errors(s3, s3s, bucket):
     data = plain(70_000, "copy-sse-c-source")
     _put(s3s, bucket, "src", data, SSEC1)
     s3s.put_object(Bucket=bucket, Key="clear", Body=data)
@@ -861,6 +884,9 @@ def test_copy_object_ssec_source_errors(s3s, bucket):
     assert _err(s3s.copy_object, Bucket=bucket, Key="dst", CopySource=src, **ssec_args(K1)) == ("InvalidRequest", 400)
     # Copy-source SSE-C headers for a source that is not SSE-C.
     assert _err(s3s.copy_object, Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "clear"},
+                **ssec_args(K1, "CopySource")) == ("InvalidRequest", 400)
+    # The right copy-source key, over plain HTTP.
+    assert _err(s3.copy_object, Bucket=bucket, Key="dst", CopySource=src,
                 **ssec_args(K1, "CopySource")) == ("InvalidRequest", 400)
     assert _absent(s3s, bucket, "dst")
 
@@ -907,6 +933,33 @@ def test_copy_object_onto_itself_changing_encryption(s3s, bucket, src, dst):
     if src.mode == "sse-c":  # the old key opens nothing any more
         code = ("AccessDenied", 403) if dst.mode == "sse-c" else ("InvalidRequest", 400)
         assert _err(s3s.get_object, Bucket=bucket, Key="k", **src.read) == code
+
+
+# -- versions ----------------------------------------------------------------------------------
+
+def test_versions_keep_their_own_encryption(s3s, bucket):
+    """Each version of a key is encrypted as its own write said; an SSE-C version
+    needs its key whichever version is current."""
+    s3s.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    try:
+        v1, v2, v3 = plain(70_000, "version-1"), plain(2000, "version-2"), plain(90_000, "version-3")
+        id1 = _put(s3s, bucket, "k", v1, SSEC1)["VersionId"]
+        id2 = _put(s3s, bucket, "k", v2, KMS_TEST)["VersionId"]
+        id3 = _put(s3s, bucket, "k", v3, SSE_S3)["VersionId"]
+        _check_object(s3s, bucket, "k", v3, SSE_S3)
+        body, got = _read(s3s, bucket, "k", SSEC1, VersionId=id1)
+        assert body == v1
+        SSEC1.check(got)
+        assert _err(s3s.get_object, Bucket=bucket, Key="k", VersionId=id1) == ("InvalidRequest", 400)
+        assert _err(s3s.get_object, Bucket=bucket, Key="k", VersionId=id1, **ssec_args(K2)) == ("AccessDenied", 403)
+        body, got = _read(s3s, bucket, "k", KMS_TEST, VersionId=id2)
+        assert body == v2
+        KMS_TEST.check(got)
+        assert _err(s3s.get_object, Bucket=bucket, Key="k", VersionId=id3,
+                    **ssec_args(K1)) == ("InvalidRequest", 400)
+    finally:
+        for v in s3s.list_object_versions(Bucket=bucket).get("Versions", []):
+            s3s.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
 
 
 # -- multipart -----------------------------------------------------------------------------------
@@ -970,6 +1023,13 @@ def test_multipart_ssec_part_key_mismatch(s3s, mbucket):
     assert _err(s3s.upload_part, **args, SSECustomerAlgorithm="AES256", SSECustomerKey=b64(K1),
                 SSECustomerKeyMD5=md5_b64(K2)) == ("InvalidArgument", 400)
     assert s3s.list_parts(Bucket=mbucket, Key="k", UploadId=upload_id).get("Parts", []) == []
+    plain_http = _client(s3s.meta.endpoint_url, True, False) if s3s.meta.endpoint_url.startswith("http:") else None
+    if plain_http is not None:  # the right key over plain HTTP
+        try:
+            assert _err(plain_http.upload_part, **args, **SSEC1.read) == ("InvalidRequest", 400)
+        finally:
+            plain_http._endpoint.http_session.close()
+        assert s3s.list_parts(Bucket=mbucket, Key="k", UploadId=upload_id).get("Parts", []) == []
     resp = s3s.upload_part(**args, **SSEC1.read)
     SSEC1.check(resp)
     # A second try with the wrong key does not replace the part that is there.
