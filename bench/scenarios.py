@@ -254,14 +254,14 @@ class Bench:
         server = None
         if own_server:
             # SSE-C is refused over plain HTTP unless a TLS proxy in front says https:
-            # the harness sends X-Forwarded-Proto: https, and this server believes it.
-            server = EmbeddedServer(workers=1, parent_dir=self.opts.data_parent,
-                                    extra_env={"BLEEPSTORE_SERVER_TRUST_PROXY_HEADERS": "true"})
+            # the harness sends X-Forwarded-Proto: https, which the worker believes from
+            # 127.0.0.1 (gunicorn's default FORWARDED_ALLOW_IPS), as from a proxy on this host.
+            server = EmbeddedServer(workers=1, parent_dir=self.opts.data_parent)
             server.start()
             target, data_dir = server.target, str(server.data_dir)
             sec.text.append(
                 f"A `bleepstore serve` of its own with **1 gevent worker** (one worker runs Python on one "
-                "core at a time), SQLite, local disk with fsync on, `server.trust_proxy_headers=true`; "
+                "core at a time), SQLite, local disk with fsync on; "
                 "SSE-S3 and SSE-KMS data keys wrapped by the server's own master key (sse-master.key, made "
                 f"on first start). Started in {server.startup_seconds:.2f} s.")
         else:

@@ -73,7 +73,6 @@ class EmbeddedServer:
     """``bleepstore serve`` on a fresh temporary data directory (SQLite, local disk, fsync on)."""
     workers: int = 2
     parent_dir: str | None = None
-    extra_env: dict = field(default_factory=dict)  # BLEEPSTORE_* settings on top of the defaults
     workdir: Path = field(init=False)
     port: int = 0
     proc: subprocess.Popen | None = None
@@ -104,7 +103,6 @@ class EmbeddedServer:
             "BLEEPSTORE_STORAGE_LOCAL_ROOT_DIR": str(self.data_dir / "objects"),
             "BLEEPSTORE_STORAGE_LOCAL_FSYNC": "true",
         })
-        env.update(self.extra_env)
         return env
 
     @property

@@ -7,8 +7,7 @@ directory is the server's cwd and first on PYTHONPATH, so ``import
 bleepstore_app`` is the old code; each test checks that by asking that server
 for something only the new code does (an SSE-S3 write, which 7b908dc refuses
 with 501). The old release reads a config without the settings it does not
-know (server.trust_proxy_headers, the encryption section), on the same
-database and data directory.
+know (the encryption section), on the same database and data directory.
 """
 from __future__ import annotations
 
@@ -36,7 +35,6 @@ def old_config(config: Path) -> Path:
     refuses unknown settings): same database, same data directory."""
     text = config.read_text()
     text = text.split("\nencryption:\n", 1)[0] + "\n"
-    text = "".join(line for line in text.splitlines(keepends=True) if "trust_proxy_headers" not in line)
     path = config.with_name("bleepstore-0003.yaml")
     path.write_text(text)
     return path

@@ -905,13 +905,10 @@ def write(tmp_path: Path, text: str) -> str:
 def test_encryption_defaults():
     s = load_settings(environ={})
     assert s.master_keys == () and s.active_master_key == "" and s.kms_keys == ()
-    assert s.trust_proxy_headers is False
 
 
 def test_encryption_from_yaml(tmp_path):
     s = load_settings(write(tmp_path, """
-server:
-  trust_proxy_headers: true
 encryption:
   master_keys:
     m2: "file:/etc/bleepstore/m2.key"
@@ -922,7 +919,6 @@ encryption:
     assert s.master_keys == (("m1", "env:BLEEP_M1"), ("m2", "file:/etc/bleepstore/m2.key"))
     assert s.active_master_key == "m2"
     assert s.kms_keys == (("alias_ok/2", "env:K2"), ("test-key", "file:/etc/bleepstore/k.key"))
-    assert s.trust_proxy_headers is True
 
 
 def test_encryption_one_master_key_needs_no_active(tmp_path):
