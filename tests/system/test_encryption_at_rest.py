@@ -135,7 +135,7 @@ def location_of(srv: Server, bucket: str, key: str) -> tuple[str, bool]:
 
 @dataclass
 class Fetched:
-    status: int
+    status: int        # 0: the connection closed before a response
     code: str          # the S3 error code of an error response, else ""
     body: bytes        # the bytes that arrived
     complete: bool     # the whole body arrived (not cut short)
@@ -153,6 +153,8 @@ def fetch(srv: Server, bucket: str, key: str, range_: str | None = None, sse: di
         except ClientError as exc:
             return Fetched(exc.response["ResponseMetadata"]["HTTPStatusCode"], exc.response["Error"]["Code"],
                            b"", True)
+        except (BotoCoreError, ProtocolError, OSError, http.client.HTTPException) as exc:
+            return Fetched(0, f"no response: {type(exc).__name__}", b"", False)  # closed before the headers
         got, complete = bytearray(), True
         stream = resp["Body"]
         try:
@@ -175,6 +177,8 @@ def assert_fails_without_altered_bytes(srv: Server, bucket: str, key: str, plain
     if got.status == 500:
         assert got.code == "InternalError", f"{what}: 500 with code {got.code!r}"
         return "500 InternalError"
+    if got.status == 0:
+        return "connection closed before any response"
     assert got.status in (200, 206), f"{what}: GET answered {got.status} {got.code}"
     assert got.body == plain[offset:offset + len(got.body)], (
         f"{what}: GET served bytes that are not the object's plaintext")
@@ -416,7 +420,52 @@ def test_damaged_blob_fails_the_get(srv, s3, bucket, damage):
     elif damage == "appended chunk":
         data = data + chunks[1]
     path.write_bytes(bytes(data))
+    if damage == "appended chunk":
+        # The object's own chunks are intact (the last still carries its flag):
+        # serving exactly them is right; the extra chunk must never be served.
+        got = fetch(srv, bucket, "victim")
+        if got.status == 200 and got.complete:
+            assert got.body == plain, "GET after an appended chunk served more or other bytes than the object's"
+            return
     assert_fails_without_altered_bytes(srv, bucket, "victim", plain, f"GET after {damage}")
+
+
+def _swap(a: Path, b: Path) -> None:
+    data_a, data_b = a.read_bytes(), b.read_bytes()
+    assert len(data_a) == len(data_b)
+    a.write_bytes(data_b)
+    b.write_bytes(data_a)
+
+
+def test_swapped_part_blobs_of_one_upload_fail_the_get(srv, s3, bucket):
+    """Two equal-size parts of one multipart object, their blob files swapped on
+    disk: the GET must fail, not serve part 2's bytes as part 1's."""
+    parts = [body(b"<<swap part one>>", PART), body(b"<<swap part two>>", PART), body(b"<<swap tail>>", 1000)]
+    put_multipart(s3, bucket, "mpu", parts, ServerSideEncryption="AES256")
+    rows = read_db(srv, "SELECT data_location FROM object_parts WHERE bucket = ? AND key = ? ORDER BY part_number",
+                   (bucket, "mpu"))
+    assert len(rows) == 3
+    _swap(blob_path(srv, rows[0][0]), blob_path(srv, rows[1][0]))
+    plain = b"".join(parts)
+    assert_fails_without_altered_bytes(srv, bucket, "mpu", plain, "GET with parts 1 and 2 swapped")
+    got = fetch(srv, bucket, "mpu", PartNumber=1)
+    assert got.body != parts[1], "GET partNumber=1 served part 2's bytes"
+    assert_fails_without_altered_bytes(srv, bucket, "mpu", plain, "GET partNumber=1 (holds part 2's blob)",
+                                       f"bytes=0-{PART - 1}")
+
+
+@pytest.mark.parametrize("mode", ["sse-c", "sse-s3"])
+def test_blobs_of_two_objects_swapped_fail_the_get(srv, s3, bucket, mode):
+    """Two objects of one size (SSE-C: under the same customer key), blob files
+    swapped: neither GET may serve the other object's plaintext as its own."""
+    sse = MODES[mode]
+    one, two = body(b"<<object one>>", BLOB_SIZE), body(b"<<object two>>", BLOB_SIZE)
+    s3.put_object(Bucket=bucket, Key="one", Body=one, **sse)
+    s3.put_object(Bucket=bucket, Key="two", Body=two, **sse)
+    _swap(blob_path(srv, location_of(srv, bucket, "one")[0]), blob_path(srv, location_of(srv, bucket, "two")[0]))
+    for key, plain in (("one", one), ("two", two)):
+        assert_fails_without_altered_bytes(srv, bucket, key, plain, f"GET {key} (holding the other's blob)",
+                                           sse=read_sse(sse))
 
 
 def test_flipped_byte_in_an_encrypted_inline_row_fails_the_get(srv, s3, bucket):
@@ -687,32 +736,32 @@ def test_gateway_backing_objects_hold_only_ciphertext(gateway, tmp_path, emulato
     srv = Server(tmp_path, dict(os.environ, **emulator.env, BLEEPSTORE_CONFIG=str(config))).start(timeout=60)
     try:
         s3 = client(srv)
-        s3.create_bucket(Bucket="gw")
+        s3.create_bucket(Bucket="gateway")
         markers = {key: f"<<gateway {gateway} {key} {uuid.uuid4().hex[:6]}>>".encode()
                    for key in ("sse-s3", "sse-s3-small", "sse-kms", "sse-c", "sse-s3-mpu", "clear")}
         plains = {key: body(markers[key], INLINE_SIZE if key == "sse-s3-small" else BLOB_SIZE) for key in markers}
-        s3.put_object(Bucket="gw", Key="sse-s3", Body=plains["sse-s3"], ServerSideEncryption="AES256")
-        s3.put_object(Bucket="gw", Key="sse-s3-small", Body=plains["sse-s3-small"], ServerSideEncryption="AES256")
-        s3.put_object(Bucket="gw", Key="sse-kms", Body=plains["sse-kms"], ServerSideEncryption="aws:kms",
+        s3.put_object(Bucket="gateway", Key="sse-s3", Body=plains["sse-s3"], ServerSideEncryption="AES256")
+        s3.put_object(Bucket="gateway", Key="sse-s3-small", Body=plains["sse-s3-small"], ServerSideEncryption="AES256")
+        s3.put_object(Bucket="gateway", Key="sse-kms", Body=plains["sse-kms"], ServerSideEncryption="aws:kms",
                       SSEKMSKeyId="test-key")
-        s3.put_object(Bucket="gw", Key="sse-c", Body=plains["sse-c"], **sse_c(CUSTOMER_KEY))
+        s3.put_object(Bucket="gateway", Key="sse-c", Body=plains["sse-c"], **sse_c(CUSTOMER_KEY))
         mpu_parts = [body(markers["sse-s3-mpu"], PART), plains["sse-s3-mpu"]]
-        put_multipart(s3, "gw", "sse-s3-mpu", mpu_parts, ServerSideEncryption="AES256")
+        put_multipart(s3, "gateway", "sse-s3-mpu", mpu_parts, ServerSideEncryption="AES256")
         plains["sse-s3-mpu"] = b"".join(mpu_parts)
-        s3.put_object(Bucket="gw", Key="clear", Body=plains["clear"])
+        s3.put_object(Bucket="gateway", Key="clear", Body=plains["clear"])
         for key, plain in plains.items():
             sse = sse_c(CUSTOMER_KEY) if key == "sse-c" else {}
-            assert s3.get_object(Bucket="gw", Key=key, **sse)["Body"].read() == plain, f"{gateway} {key}"
+            assert s3.get_object(Bucket="gateway", Key=key, **sse)["Body"].read() == plain, f"{gateway} {key}"
         s3.close()
 
         backing = BackingReader(emulator, prefix).read_all()
         # The server's metadata names each object's backing object(s).
         where = {}
         for key in plains:
-            [(location, size)] = read_db(srv, "SELECT data_location, size FROM objects WHERE bucket='gw' AND key=?",
+            [(location, size)] = read_db(srv, "SELECT data_location, size FROM objects WHERE bucket='gateway' AND key=?",
                                          (key,))
             if location == "multipart":
-                where[key] = read_db(srv, "SELECT data_location, size FROM object_parts WHERE bucket='gw' AND key=?"
+                where[key] = read_db(srv, "SELECT data_location, size FROM object_parts WHERE bucket='gateway' AND key=?"
                                           " ORDER BY part_number", (key,))
             else:
                 where[key] = [(location, size)]
