@@ -332,8 +332,37 @@ def test_upgrade_from_the_0003_release(tmp_path, db_env, old_release):
             assert copied.get("ServerSideEncryption") == "AES256", strip(copied)
             got = s3.get_object(Bucket="old-data", Key=f"sse/copy-of-{key}")
             assert sha(got["Body"].read()) == recorded["bodies"]["old-data", key], key
+        raw = recorded["raw"]
+        big = raw["old-data", "multipart.bin"]
+        a, b = 5 * MIB - 70_000, 5 * MIB + 70_000  # across the old part boundary and 64 KiB chunks
+        got = s3.get_object(Bucket="old-data", Key="sse/copy-of-multipart.bin", Range=f"bytes={a}-{b}")
+        assert got["Body"].read() == big[a:b + 1]
+        # an old multipart object copied under a customer key (SSE-C), read back by range
+        customer = os.urandom(32)
+        s3.meta.events.register(  # as a TLS-terminating proxy would say (from here on)
+            "before-sign.s3", lambda request, **_: request.headers.__setitem__("X-Forwarded-Proto", "https"))
+        ssec = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": customer}
+        s3.copy_object(Bucket="old-data", Key="sse/ssec-copy",
+                       CopySource={"Bucket": "old-data", "Key": "multipart.bin"}, **ssec)
+        got = s3.get_object(Bucket="old-data", Key="sse/ssec-copy", Range=f"bytes={a}-{b}", **ssec)
+        assert got["Body"].read() == big[a:b + 1] and got["SSECustomerAlgorithm"] == "AES256"
+        assert sha(s3.get_object(Bucket="old-data", Key="sse/ssec-copy", **ssec)["Body"].read()) == \
+            recorded["bodies"]["old-data", "multipart.bin"]
+        # UploadPartCopy from old clear objects into an SSE-S3 upload
+        up = s3.create_multipart_upload(Bucket="old-data", Key="sse/assembled", ServerSideEncryption="AES256")
+        parts = []
+        for n, (key, rng) in enumerate((("multipart.bin", f"bytes=100-{5 * MIB + 99}"), ("blob.bin", None)), 1):
+            extra = {"CopySourceRange": rng} if rng else {}
+            out = s3.upload_part_copy(Bucket="old-data", Key="sse/assembled", UploadId=up["UploadId"], PartNumber=n,
+                                      CopySource={"Bucket": "old-data", "Key": key}, **extra)
+            parts.append({"PartNumber": n, "ETag": out["CopyPartResult"]["ETag"]})
+        s3.complete_multipart_upload(Bucket="old-data", Key="sse/assembled", UploadId=up["UploadId"],
+                                     MultipartUpload={"Parts": parts})
+        got = s3.get_object(Bucket="old-data", Key="sse/assembled")
+        assert got["Body"].read() == big[100:5 * MIB + 100] + raw["old-data", "blob.bin"]
+        assert got["ServerSideEncryption"] == "AES256"
         counts = encrypted_rows(db_env)
-        assert counts["objects"] >= 5 and counts["buckets"] == 0, counts
+        assert counts["objects"] >= 7 and counts["buckets"] == 0, counts
         # and the old objects are still exactly what they were
         for (bucket, key), digest in recorded["bodies"].items():
             if (bucket, key) != ("old-vers", "doc"):
