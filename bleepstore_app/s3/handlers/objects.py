@@ -67,10 +67,27 @@ def get_object(svc, req) -> S3Result:
         raise
     out.update(overrides)
     out.update(encryption_headers.response_headers(svc, record.encryption, customer))
-    if span is None:
-        return S3Result(headers=out, stream=blob.iter_range(0, record.size), length=record.size)
-    start, end = span
-    return S3Result(status=206, headers=out, stream=blob.iter_range(start, end), length=end - start)
+    start, end = span if span is not None else (0, record.size)
+    stream = blob.iter_range(start, end)
+    if record.encryption is not None:
+        stream = _first_chunk_checked(stream)
+    return S3Result(status=200 if span is None else 206, headers=out, stream=stream, length=end - start)
+
+
+def _first_chunk_checked(stream):
+    """An encrypted body whose first chunk is already decrypted, so authenticated:
+    a tampered small object (or start of one) is a 500 before the response starts,
+    not a connection cut after its headers."""
+    first = next(stream, None)  # raises BlobTampered (a StorageError: 500 InternalError)
+
+    def rest():
+        try:
+            if first is not None:
+                yield first
+            yield from stream
+        finally:
+            stream.close()
+    return rest()
 
 
 @handles("HeadObject")
