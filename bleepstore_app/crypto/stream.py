@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ..cooperative import native_thread_pool
 from ..storage.base import BlobReader, Readable, StorageError, read_full
 
 MAGIC = b"BSE1"
@@ -34,6 +35,7 @@ CHUNK = 64 * 1024
 TAG = 16
 SEALED_CHUNK = CHUNK + TAG
 BATCH = 16  # chunks sealed per read of the plaintext (1 MiB)
+YIELD_SIZE = 1024 * 1024  # plaintext handed out per piece (fewer, larger socket writes)
 _INFO = b"bleepstore blob key v1"
 
 
@@ -66,10 +68,13 @@ class EncryptingReader:
     """``read(n)`` of the encrypted blob of the ``size`` plaintext bytes that
     ``source`` yields. The source is drained to its end (a VerifyingReader then
     checks its digests) before the last ciphertext byte is handed out, so a bad
-    body raises before the storage backend makes the blob durable. ``md5`` is the
-    ciphertext's MD5 (the ETag of SSE-C and SSE-KMS objects)."""
+    body raises before the storage backend makes the blob durable. With
+    ``hash_output``, ``md5_hex`` is the ciphertext's MD5 (the ETag of SSE-C and
+    SSE-KMS objects), hashed in a native thread while the next piece is sealed, as
+    the body's own MD5 is (auth/payload.py)."""
 
-    def __init__(self, source: Readable, size: int, object_key: bytes, part_number: int = 0) -> None:
+    def __init__(self, source: Readable, size: int, object_key: bytes, part_number: int = 0,
+                 hash_output: bool = True) -> None:
         header = MAGIC + os.urandom(SALT_SIZE)
         self._source = source
         self._aead = _blob_aead(object_key, header, part_number)
@@ -77,7 +82,8 @@ class EncryptingReader:
         self._size = size
         self._index = 0
         self._pending = bytearray(header)
-        self.md5 = hashlib.md5()
+        self._md5 = hashlib.md5() if hash_output else None
+        self._hashing = None
 
     def read(self, n: int = -1) -> bytes:
         while (n is None or n < 0 or len(self._pending) < n) and self._index < self._chunks:
@@ -85,8 +91,24 @@ class EncryptingReader:
         size = len(self._pending) if n is None or n < 0 else min(n, len(self._pending))
         out = bytes(self._pending[:size])
         del self._pending[:size]
-        self.md5.update(out)
+        if self._md5 is not None and out:
+            self._join_hashing()  # pieces are hashed in order
+            pool = native_thread_pool() if len(out) >= 256 * 1024 else None
+            if pool is not None:
+                self._hashing = pool.spawn(self._md5.update, out)
+            else:
+                self._md5.update(out)
         return out
+
+    def _join_hashing(self) -> None:
+        if self._hashing is not None:
+            hashing, self._hashing = self._hashing, None
+            hashing.get()
+
+    @property
+    def md5_hex(self) -> str:
+        self._join_hashing()
+        return self._md5.hexdigest()
 
     def _seal_batch(self) -> None:
         """Read up to BATCH chunks' plaintext at once (large reads let the body's
@@ -179,33 +201,31 @@ class DecryptingBlob(BlobReader):
         first, last = a // CHUNK, (b - 1) // CHUNK
         raw_end = HEADER_SIZE + last * SEALED_CHUNK + min(CHUNK, size - last * CHUNK) + TAG
         if first == 0:
-            raw = self._raw(segment, 0, raw_end)
-            buffer, aead = bytearray(), None
+            raw, aead = self._raw(segment, 0, raw_end), None
         else:  # a separate small read for the header, then only the chunks asked for
             header = b"".join(self._open_raw(segment.location).iter_range(
                 segment.cipher_offset, segment.cipher_offset + HEADER_SIZE))
             aead = _blob_aead(self._key, header, segment.part_number)  # before the chunk reader opens
             raw = self._raw(segment, HEADER_SIZE + first * SEALED_CHUNK, raw_end)
-            buffer = bytearray()
+        sealed = _Sealed(raw)
         try:
             if aead is None:
-                _take(raw, HEADER_SIZE, buffer)
-                aead = _blob_aead(self._key, bytes(buffer[:HEADER_SIZE]), segment.part_number)
-                del buffer[:HEADER_SIZE]
+                aead = _blob_aead(self._key, bytes(sealed.take(HEADER_SIZE)), segment.part_number)
+            out, have = [], 0
             for index in range(first, last + 1):
                 is_last = index == chunks - 1
                 sealed_size = (min(CHUNK, size - index * CHUNK) if is_last else CHUNK) + TAG
-                _take(raw, sealed_size, buffer)
-                if len(buffer) < sealed_size:
-                    raise BlobTampered("encrypted blob shorter than its recorded size")
                 try:
-                    plain = aead.decrypt(_nonce(index, is_last), bytes(buffer[:sealed_size]), None)
+                    plain = aead.decrypt(_nonce(index, is_last), sealed.take(sealed_size), None)
                 except InvalidTag:
                     raise BlobTampered("encrypted chunk failed authentication") from None
-                del buffer[:sealed_size]
                 lo = a - index * CHUNK if index == first else 0
                 hi = b - index * CHUNK if index == last else len(plain)
-                yield plain if (lo, hi) == (0, len(plain)) else plain[lo:hi]
+                out.append(plain if (lo, hi) == (0, len(plain)) else plain[lo:hi])
+                have += hi - lo
+                if have >= YIELD_SIZE or index == last:  # big writes to the socket, as for clear objects
+                    yield out[0] if len(out) == 1 else b"".join(out)
+                    out, have = [], 0
         finally:
             close = getattr(raw, "close", None)
             if close is not None:
@@ -218,11 +238,23 @@ class DecryptingBlob(BlobReader):
                 segment.reader = None
 
 
-def _take(raw: Iterator[bytes], n: int, buffer: bytearray) -> bytearray:
-    """Fill ``buffer`` from ``raw`` until it holds at least n bytes (or raw ends)."""
-    while len(buffer) < n:
-        piece = next(raw, None)
-        if piece is None:
-            break
-        buffer += piece
-    return buffer
+class _Sealed:
+    """The ciphertext stream, taken from in exact sizes without moving what is left
+    (a buffer and an offset: each byte is copied at most once more)."""
+
+    def __init__(self, raw: Iterator[bytes]) -> None:
+        self._raw, self._data, self._pos = raw, b"", 0
+
+    def take(self, n: int) -> memoryview:
+        if len(self._data) - self._pos < n:
+            pieces, have = [self._data[self._pos:]], len(self._data) - self._pos
+            while have < n:
+                piece = next(self._raw, None)
+                if piece is None:
+                    raise BlobTampered("encrypted blob shorter than its recorded size")
+                pieces.append(piece)
+                have += len(piece)
+            self._data, self._pos = b"".join(pieces), 0
+        view = memoryview(self._data)[self._pos:self._pos + n]
+        self._pos += n
+        return view

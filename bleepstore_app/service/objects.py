@@ -145,8 +145,10 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
             inline = encrypt_bytes(inline, sealed.object_key)
         location, stored_md5 = uuid.uuid4().hex, hashlib.md5(inline).hexdigest()
     elif sealed is not None:
-        reader = EncryptingReader(body, length, sealed.object_key)
-        location, stored_md5 = svc.storage.put(reader).location, reader.md5.hexdigest()
+        by_ciphertext = not encryption.plaintext_etag(sealed.stored)
+        reader = EncryptingReader(body, length, sealed.object_key, hash_output=by_ciphertext)
+        location = svc.storage.put(reader).location
+        stored_md5 = reader.md5_hex if by_ciphertext else None
     else:
         location, stored_md5 = svc.storage.put(body).location, None
     stored = sealed.stored if sealed is not None else None

@@ -85,11 +85,11 @@ def recode(svc: Services, source: ObjectRecord, plain, parts: list[tuple] | None
         inline = encrypt_bytes(data, sealed.object_key) if sealed is not None else data
         etag = pieces[0].md5.hexdigest() if encryption.plaintext_etag(stored) else hashlib.md5(inline).hexdigest()
         return uuid.uuid4().hex, inline, None, etag
-    writers = [EncryptingReader(piece, size, sealed.object_key, number)
+    by_ciphertext = not encryption.plaintext_etag(stored)
+    writers = [EncryptingReader(piece, size, sealed.object_key, number, hash_output=by_ciphertext)
                for piece, size, number in zip(pieces, sizes, numbers)] if sealed is not None else pieces
     location = svc.storage.put(_Concatenated(writers)).location
-    etags = [(piece.md5 if encryption.plaintext_etag(stored) else writer.md5).hexdigest()
-             for piece, writer in zip(pieces, writers)]
+    etags = [writer.md5_hex if by_ciphertext else piece.md5.hexdigest() for piece, writer in zip(pieces, writers)]
     if not source.parts_count:
         return location, None, None, etags[0]
     rows = []
