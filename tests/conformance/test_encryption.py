@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from ..servers import ACCESS_KEY, SECRET_KEY, Server, write_config
 from .helpers import error_of
-from .support_multipart import MiB, PART, abort_all, multipart_etag, open_uploads
+from .support_multipart import PART, MiB, abort_all, multipart_etag, open_uploads
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -1017,7 +1017,7 @@ def test_multipart_ssec_part_key_mismatch(s3s, mbucket):
     data = plain(CHUNK + 5, "mpu-key-mismatch")
     create = s3s.create_multipart_upload(Bucket=mbucket, Key="k", **SSEC1.write)
     upload_id = create["UploadId"]
-    args = dict(Bucket=mbucket, Key="k", UploadId=upload_id, PartNumber=1, Body=data)
+    args = {"Bucket": mbucket, "Key": "k", "UploadId": upload_id, "PartNumber": 1, "Body": data}
     assert _err(s3s.upload_part, **args, **ssec_args(K2)) == ("AccessDenied", 403)
     assert _err(s3s.upload_part, **args) == ("InvalidRequest", 400)
     assert _err(s3s.upload_part, **args, SSECustomerAlgorithm="AES256", SSECustomerKey=b64(K1),
@@ -1080,7 +1080,7 @@ def test_upload_part_copy_whole_multipart_ssec_source(s3s, mbucket):
     tail = plain(90_000, "upc-kms-tail")
     _put(s3s, mbucket, "tail", tail, KMS_TEST)
     upload = s3s.create_multipart_upload(Bucket=mbucket, Key="dst", **SSE_S3.write)["UploadId"]
-    args = dict(Bucket=mbucket, Key="dst", UploadId=upload)
+    args = {"Bucket": mbucket, "Key": "dst", "UploadId": upload}
     assert _err(s3s.upload_part_copy, **args, PartNumber=1,
                 CopySource={"Bucket": mbucket, "Key": "src"}) == ("InvalidRequest", 400)
     assert _err(s3s.upload_part_copy, **args, PartNumber=1, CopySource={"Bucket": mbucket, "Key": "src"},
@@ -1106,12 +1106,17 @@ def test_upload_part_copy_into_ssec_upload_needs_its_key(s3s, mbucket):
     data = plain(70_000, "upc-dest-key")
     s3s.put_object(Bucket=mbucket, Key="src", Body=data)
     upload = s3s.create_multipart_upload(Bucket=mbucket, Key="dst", **SSEC1.write)["UploadId"]
-    args = dict(Bucket=mbucket, Key="dst", UploadId=upload, PartNumber=1, CopySource={"Bucket": mbucket, "Key": "src"})
+    args = {"Bucket": mbucket, "Key": "dst", "UploadId": upload, "PartNumber": 1,
+            "CopySource": {"Bucket": mbucket, "Key": "src"}}
     assert _err(s3s.upload_part_copy, **args) == ("InvalidRequest", 400)
     assert _err(s3s.upload_part_copy, **args, **ssec_args(K2)) == ("AccessDenied", 403)
     assert s3s.list_parts(Bucket=mbucket, Key="dst", UploadId=upload).get("Parts", []) == []
     resp = s3s.upload_part_copy(**args, **SSEC1.read)
     SSEC1.check(resp)
+    done = s3s.complete_multipart_upload(Bucket=mbucket, Key="dst", UploadId=upload, **SSEC1.read,
+                                         MultipartUpload={"Parts": [{"PartNumber": 1,
+                                                                     "ETag": resp["CopyPartResult"]["ETag"]}]})
+    _check_object(s3s, mbucket, "dst", data, SSEC1, done["ETag"])
 
 
 # -- range reads ----------------------------------------------------------------------------------
