@@ -398,6 +398,24 @@ def test_flipped_byte_in_a_blob_fails_the_get_and_never_serves_altered_bytes(srv
     assert exact(fetch(srv, bucket, "victim", sse=rsse), 200, plain)
 
 
+def test_flipped_byte_deep_in_a_large_blob_cuts_the_body_at_a_true_prefix(srv, s3, bucket, capsys):
+    """A 3 MiB object altered at 2.5 MiB: the response may have started (a cut
+    body), but every byte that arrives is the object's own, none from the altered
+    chunk on; ranges before the damage read exactly."""
+    plain = body(f"<<deep tamper {uuid.uuid4().hex[:8]}>>".encode(), 3 * MiB)
+    s3.put_object(Bucket=bucket, Key="large", Body=plain, ServerSideEncryption="AES256")
+    path = blob_path(srv, location_of(srv, bucket, "large")[0])
+    chunk = (5 * MiB // 2) // CHUNK
+    _flip(path, HEADER + chunk * (CHUNK + TAG) + 77)
+    outcome = assert_fails_without_altered_bytes(srv, bucket, "large", plain, "whole GET")
+    got = fetch(srv, bucket, "large")
+    assert len(got.body) <= chunk * CHUNK, f"{len(got.body)} bytes arrived: beyond the altered chunk's start"
+    ok = fetch(srv, bucket, "large", f"bytes=0-{chunk * CHUNK - 1}")
+    assert (ok.status, ok.complete, ok.body == plain[:chunk * CHUNK]) == (206, True, True), (ok.status, ok.code)
+    with capsys.disabled():
+        print(f"\n[tamper 3 MiB at chunk {chunk}] whole GET: {outcome}")
+
+
 @pytest.mark.parametrize("damage", ["header salt", "first chunk", "last tag", "truncated last chunk",
                                     "swapped chunks", "appended chunk"])
 def test_damaged_blob_fails_the_get(srv, s3, bucket, damage):
