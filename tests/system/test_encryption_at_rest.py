@@ -695,15 +695,24 @@ def test_master_key_rotation_and_removal(tmp_path):
 
 @pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (BLEEPSTORE_TEST_DATABASE_URL)")
 def test_postgresql_without_master_key_answers_sse_s3_with_501(tmp_path, pg_databases):
-    config = write_config(tmp_path, pg_databases.create(), extra="encryption:\n  master_keys: {}\n")
+    """No sse-master.key is made for PostgreSQL (several nodes would each make their
+    own): SSE-S3 is 501 NotImplemented; a named SSE-KMS key still works."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "test-key.key").write_bytes(base64.b64encode(os.urandom(32)))
+    extra = f"encryption:\n  master_keys: {{}}\n  kms_keys:\n    test-key: file:{keys}/test-key.key\n"
+    config = write_config(tmp_path, pg_databases.create(), extra=extra)
     srv = Server(tmp_path, dict(os.environ, BLEEPSTORE_CONFIG=str(config))).start()
     try:
         s3 = client(srv)
-        s3.create_bucket(Bucket="pg")
-        assert error_code(lambda: s3.put_object(Bucket="pg", Key="k", Body=b"x", ServerSideEncryption="AES256")) \
-            == (501, "NotImplemented")
-        assert not (tmp_path / "data" / "sse-master.key").exists()
-        s3.put_object(Bucket="pg", Key="clear", Body=b"x")
+        s3.create_bucket(Bucket="pg-bucket")
+        assert error_code(lambda: s3.put_object(Bucket="pg-bucket", Key="k", Body=b"x",
+                                                ServerSideEncryption="AES256")) == (501, "NotImplemented")
+        assert not list(tmp_path.rglob("sse-master.key"))
+        s3.put_object(Bucket="pg-bucket", Key="kms", Body=b"named kms key", ServerSideEncryption="aws:kms",
+                      SSEKMSKeyId="test-key")
+        assert s3.get_object(Bucket="pg-bucket", Key="kms")["Body"].read() == b"named kms key"
+        s3.put_object(Bucket="pg-bucket", Key="clear", Body=b"x")
         s3.close()
     finally:
         srv.stop()
