@@ -576,6 +576,29 @@ def test_bad_key_configuration_refuses_to_start_with_one_line(tmp_path, case):
     assert KEY_B64 not in out, f"{case}: the key value is echoed in the message"
 
 
+def test_key_sources_env_base64_and_raw_file_work(tmp_path):
+    """A master key in an environment variable (base64), a KMS key as a file of 32
+    raw bytes: the server starts, and both modes write ciphertext that reads back."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "raw.key").write_bytes(os.urandom(32))
+    extra = (f"encryption:\n  master_keys:\n    from-env: env:BLEEPSTORE_TEST_SSE_MASTER\n"
+             f"  kms_keys:\n    test-key: file:{keys}/raw.key\n")
+    srv = start(tmp_path, extra=extra, env={"BLEEPSTORE_TEST_SSE_MASTER": base64.b64encode(os.urandom(32)).decode()})
+    try:
+        s3 = client(srv)
+        s3.create_bucket(Bucket="sources")
+        for key, sse in (("s3", MODES["sse-s3"]), ("kms", MODES["sse-kms"])):
+            plain = body(f"<<key source {key}>>".encode(), BLOB_SIZE)
+            s3.put_object(Bucket="sources", Key=key, Body=plain, **sse)
+            assert s3.get_object(Bucket="sources", Key=key)["Body"].read() == plain
+            [(_, data, _)], _ = stored_forms(srv, "sources", key)
+            assert data[:4] == b"BSE1" and b"<<key source" not in data
+        s3.close()
+    finally:
+        srv.stop()
+
+
 def test_sqlite_without_master_keys_makes_sse_master_key_0600_and_survives_restarts(tmp_path):
     srv = start(tmp_path, extra="encryption:\n  master_keys: {}\n")
     key_file = tmp_path / "data" / "sse-master.key"
