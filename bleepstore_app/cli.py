@@ -32,6 +32,7 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
             env[f"BLEEPSTORE_{name}"] = str(value)
     try:
         settings = load_settings(environ=env)
+        _check_keys(settings, env)
     except ConfigError as exc:
         raise click.ClickException(f"configuration error: {exc}") from None
     click.echo(f"BleepStore on http://{settings.host}:{settings.port} "
@@ -42,6 +43,14 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     argv = [sys.executable, "-m", "gunicorn", "-c", "python:bleepstore_app.gunicorn_conf",
             "bleepstore_app:create_app()"]
     os.execve(sys.executable, argv, env)
+
+
+def _check_keys(settings, env) -> None:
+    """Read the encryption keys once before the workers start: a bad key source is
+    one line here, not a traceback per worker (and an embedded server's own key
+    file is made once)."""
+    from .crypto.keys import load_key_ring
+    load_key_ring(settings, environ=env)
 
 
 @main.group(help="Server-side encryption keys.")

@@ -137,16 +137,18 @@ class KeyRing:
         return master_id, self._master[master_id]
 
 
-def load_key_ring(settings) -> KeyRing:
-    """The ring the settings describe; an embedded server (SQLite) configured with
-    no master key gets its own (``local_key``)."""
+def load_key_ring(settings, environ=None) -> KeyRing:
+    """The ring the settings describe (``env:`` sources read from ``environ``,
+    default the process's); an embedded server (SQLite) configured with no master
+    key gets its own (``local_key``)."""
     from ..config import ConfigError
+    environ = os.environ if environ is None else environ
 
     def read(section: str, pairs) -> dict[str, bytes]:
         keys = {}
         for name, source in pairs:
             try:
-                keys[name] = read_key_source(source)
+                keys[name] = read_key_source(source, environ)
             except BadKeySource as exc:
                 raise ConfigError(f"encryption.{section}.{name}: {exc}") from None
         return keys
