@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import uuid
 
@@ -29,7 +28,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from ..servers import ACCESS_KEY, SECRET_KEY, Server, write_config
+from ..servers import ACCESS_KEY, SECRET_KEY
 from .helpers import error_of
 from .support_multipart import PART, MiB, abort_all, multipart_etag, open_uploads
 
@@ -451,11 +450,10 @@ def test_ssec_forwarded_proto_http_refused(server, bucket):
         client._endpoint.http_session.close()
 
 
+@pytest.mark.direct_only  # the cluster's SSE-C tests all go through its nginx's HTTPS port
 def test_ssec_through_tls_proxy(request, server, bucket):
     """Real TLS: nginx in front of the server sets X-Forwarded-Proto: https; boto3
-    needs no hook. (The cluster's SSE-C tests all go through its HTTPS port.)"""
-    if getattr(server, "proxied", False):
-        pytest.skip("the cluster's s3s client already is TLS through nginx")
+    needs no hook."""
     url, ca_bundle = request.getfixturevalue("tls_endpoint")
     client = _client(url, ca_bundle, False)
     data = plain(200_000, "sse-c-tls")
@@ -466,29 +464,6 @@ def test_ssec_through_tls_proxy(request, server, bucket):
         assert _err(client.get_object, Bucket=bucket, Key="k", **SSEC2.read) == ("AccessDenied", 403)
     finally:
         client._endpoint.http_session.close()
-
-
-def test_ssec_untrusted_forwarded_proto_refused(server, tmp_path):
-    """A server that does not trust the client as a proxy (its address is not in
-    FORWARDED_ALLOW_IPS) refuses SSE-C over HTTP whatever X-Forwarded-Proto says;
-    SSE-S3 still works."""
-    if server.engine != "sqlite" or server.backend != "local" or getattr(server, "proxied", False):
-        pytest.skip("a server of its own: once, on SQLite")
-    env = dict(os.environ, BLEEPSTORE_CONFIG=str(write_config(tmp_path, None)),
-               FORWARDED_ALLOW_IPS="192.0.2.1")
-    own = Server(tmp_path, env).start()
-    client = _client(own.endpoint, True, True)
-    try:
-        client.create_bucket(Bucket="untrusted")
-        assert _err(client.put_object, Bucket="untrusted", Key="k", Body=b"secret",
-                    **ssec_args(K1)) == ("InvalidRequest", 400)
-        assert _absent(client, "untrusted", "k")
-        data = plain(1000, "untrusted-sse-s3")
-        SSE_S3.check(_put(client, "untrusted", "s", data, SSE_S3))
-        assert client.get_object(Bucket="untrusted", Key="s")["Body"].read() == data
-    finally:
-        client._endpoint.http_session.close()
-        own.stop()
 
 
 # -- refused writes store nothing ----------------------------------------------------------------
