@@ -166,9 +166,11 @@ def sweep_once(env: dict) -> int:
     return swept
 
 
-def write_config(workdir: Path, database_url: str | None, extra: str = "", storage: str | None = None) -> Path:
+def write_config(workdir: Path, database_url: str | None, extra: str = "", storage: str | None = None,
+                 encryption: bool = True) -> Path:
     """A server config in ``workdir``; ``storage`` replaces the default local-disk
-    storage section (e.g. an emulator's gateway settings)."""
+    storage section (e.g. an emulator's gateway settings). Without ``encryption``
+    it has no encryption section (releases before 0004 refuse one)."""
     metadata = (f"  engine: postgresql\n  postgresql:\n    url: {database_url}\n" if database_url
                 else f"  engine: sqlite\n  sqlite:\n    path: {workdir}/data/metadata.db\n")
     text = f"""server:
@@ -186,7 +188,7 @@ auth:
 metadata:
 {metadata}{storage or _local_storage(workdir)}{extra}"""
     path = workdir / "bleepstore.yaml"
-    path.write_text(text + _encryption(workdir, extra))
+    path.write_text(text + (_encryption(workdir, extra) if encryption else ""))
     return path
 
 
