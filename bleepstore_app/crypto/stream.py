@@ -15,8 +15,8 @@ a composed blob whose parts were encrypted one by one.
 """
 from __future__ import annotations
 
-import hashlib
 import os
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ..cooperative import native_thread_pool
 from ..storage.base import BlobReader, Readable, StorageError, read_full
 
 MAGIC = b"BSE1"
@@ -66,49 +65,36 @@ def _nonce(index: int, last: bool) -> bytes:
 
 class EncryptingReader:
     """``read(n)`` of the encrypted blob of the ``size`` plaintext bytes that
-    ``source`` yields. The source is drained to its end (a VerifyingReader then
-    checks its digests) before the last ciphertext byte is handed out, so a bad
-    body raises before the storage backend makes the blob durable. With
-    ``hash_output``, ``md5_hex`` is the ciphertext's MD5 (the ETag of SSE-C and
-    SSE-KMS objects), hashed in a native thread while the next piece is sealed, as
-    the body's own MD5 is (auth/payload.py)."""
+    ``source`` yields (up to n bytes a read, as a socket gives them). The source is
+    drained to its end (a VerifyingReader then checks its digests) before the last
+    ciphertext byte is handed out, so a bad body raises before the storage backend
+    makes the blob durable."""
 
-    def __init__(self, source: Readable, size: int, object_key: bytes, part_number: int = 0,
-                 hash_output: bool = True) -> None:
+    def __init__(self, source: Readable, size: int, object_key: bytes, part_number: int = 0) -> None:
         header = MAGIC + os.urandom(SALT_SIZE)
         self._source = source
         self._aead = _blob_aead(object_key, header, part_number)
         self._chunks = chunk_count(size)
         self._size = size
         self._index = 0
-        self._pending = bytearray(header)
-        self._md5 = hashlib.md5() if hash_output else None
-        self._hashing = None
+        self._pending: deque[bytes] = deque([header])  # sealed pieces, handed out without copying
 
     def read(self, n: int = -1) -> bytes:
-        while (n is None or n < 0 or len(self._pending) < n) and self._index < self._chunks:
-            self._seal_batch()
-        size = len(self._pending) if n is None or n < 0 else min(n, len(self._pending))
-        out = bytes(self._pending[:size])
-        del self._pending[:size]
-        if self._md5 is not None and out:
-            self._join_hashing()  # pieces are hashed in order
-            pool = native_thread_pool() if len(out) >= 256 * 1024 else None
-            if pool is not None:
-                self._hashing = pool.spawn(self._md5.update, out)
-            else:
-                self._md5.update(out)
-        return out
-
-    def _join_hashing(self) -> None:
-        if self._hashing is not None:
-            hashing, self._hashing = self._hashing, None
-            hashing.get()
-
-    @property
-    def md5_hex(self) -> str:
-        self._join_hashing()
-        return self._md5.hexdigest()
+        want = n if n is not None and n >= 0 else float("inf")
+        out, have = [], 0
+        while have < want:
+            if not self._pending:
+                if self._index == self._chunks:
+                    break
+                self._seal_batch()
+                continue
+            piece = self._pending.popleft()
+            if have + len(piece) > want:  # split: the rest waits for the next read
+                self._pending.appendleft(piece[want - have:])
+                piece = piece[:want - have]
+            out.append(piece)
+            have += len(piece)
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def _seal_batch(self) -> None:
         """Read up to BATCH chunks' plaintext at once (large reads let the body's
@@ -124,8 +110,8 @@ class EncryptingReader:
         view = memoryview(plain)
         for i in range(count):
             index = first + i
-            self._pending += self._aead.encrypt(_nonce(index, index == self._chunks - 1),
-                                                view[i * CHUNK:(i + 1) * CHUNK], None)
+            self._pending.append(self._aead.encrypt(_nonce(index, index == self._chunks - 1),
+                                                    view[i * CHUNK:(i + 1) * CHUNK], None))
         self._index = first + count
 
 

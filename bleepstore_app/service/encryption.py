@@ -14,7 +14,9 @@ salt, so that objects under one customer key do not open each other's blobs) is
 the *object key* that crypto/stream.py derives each blob's key from. The customer's key is never stored: the salted HMAC
 only tells a later request's key from a wrong one, as S3 does. The ETag of an
 SSE-S3 (or unencrypted) object is the MD5 of its plaintext; of SSE-C and SSE-KMS
-objects, the MD5 of the stored ciphertext, which says nothing about the plaintext.
+objects (AWS: "not an MD5 digest of their object data") a keyed digest of that
+MD5 under the object key: it changes with the bytes, and says nothing about them
+to whoever lacks the key.
 """
 from __future__ import annotations
 
@@ -241,9 +243,17 @@ def object_key(svc: Services | None, stored: dict | None, customer: CustomerKey 
 
 
 def plaintext_etag(stored: dict | None) -> bool:
-    """Whether the ETag is the plaintext's MD5 (clear and SSE-S3), or the
-    ciphertext's (SSE-C, SSE-KMS)."""
+    """Whether the ETag is the plaintext's MD5 (clear and SSE-S3), or a keyed
+    digest of it (SSE-C, SSE-KMS)."""
     return stored is None or stored["algorithm"] == SSE_S3
+
+
+def etag(stored: dict | None, object_key: bytes | None, plaintext_md5_hex: str) -> str:
+    """The ETag of an object (or part) written with this encryption."""
+    if plaintext_etag(stored):
+        return plaintext_md5_hex
+    return hmac.new(object_key, b"bleepstore etag\x00" + bytes.fromhex(plaintext_md5_hex),
+                    hashlib.sha256).hexdigest()[:32]
 
 
 def response_headers(svc: Services, stored: dict | None, customer_md5: str | None = None) -> dict[str, str]:

@@ -120,10 +120,8 @@ def upload_part(svc: Services, caller: Caller | None, upload: UploadRecord, part
         blob = svc.storage.put(body)
         etag = body.md5_hex
     else:
-        by_ciphertext = not encryption.plaintext_etag(upload.encryption)
-        reader = EncryptingReader(body, length, object_key, part_number, hash_output=by_ciphertext)
-        blob = svc.storage.put(reader)
-        etag = reader.md5_hex if by_ciphertext else body.md5_hex
+        blob = svc.storage.put(EncryptingReader(body, length, object_key, part_number))
+        etag = encryption.etag(upload.encryption, object_key, body.md5_hex)
     return _record_part(svc, upload, PartRecord(part_number, length, etag, now_us(),
                                                 dict(body.checksums), blob.location))
 
@@ -152,10 +150,8 @@ def upload_part_copy(svc: Services, caller: Caller | None, upload: UploadRecord,
         stored = svc.storage.put(reader)
         etag = reader.md5.hexdigest()
     else:
-        by_ciphertext = not encryption.plaintext_etag(upload.encryption)
-        sealing = EncryptingReader(reader, end - start, object_key, part_number, hash_output=by_ciphertext)
-        stored = svc.storage.put(sealing)
-        etag = sealing.md5_hex if by_ciphertext else reader.md5.hexdigest()
+        stored = svc.storage.put(EncryptingReader(reader, end - start, object_key, part_number))
+        etag = encryption.etag(upload.encryption, object_key, reader.md5.hexdigest())
     return _record_part(svc, upload, PartRecord(part_number, end - start, etag, now_us(), {}, stored.location))
 
 

@@ -12,7 +12,6 @@ and the bytes they name, all from one snapshot (``MetadataStore.read_object``).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from email.utils import formatdate
@@ -143,18 +142,15 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
         inline = body.read_all()
         if sealed is not None:
             inline = encrypt_bytes(inline, sealed.object_key)
-        location, stored_md5 = uuid.uuid4().hex, hashlib.md5(inline).hexdigest()
+        location = uuid.uuid4().hex
     elif sealed is not None:
-        by_ciphertext = not encryption.plaintext_etag(sealed.stored)
-        reader = EncryptingReader(body, length, sealed.object_key, hash_output=by_ciphertext)
-        location = svc.storage.put(reader).location
-        stored_md5 = reader.md5_hex if by_ciphertext else None
+        location = svc.storage.put(EncryptingReader(body, length, sealed.object_key)).location
     else:
-        location, stored_md5 = svc.storage.put(body).location, None
+        location = svc.storage.put(body).location
     stored = sealed.stored if sealed is not None else None
     record = ObjectRecord(
-        bucket=bucket, key=key, size=length,
-        etag=body.md5_hex if encryption.plaintext_etag(stored) else stored_md5, last_modified=now_us(),
+        bucket=bucket, key=key, size=length, last_modified=now_us(),
+        etag=encryption.etag(stored, sealed and sealed.object_key, body.md5_hex),
         owner_id=owner.owner_id, owner_display_name=owner.display_name,
         data_location=location, data_inline=inline is not None,
         storage_class=attrs.storage_class, content_type=attrs.content_type,

@@ -5,8 +5,7 @@ The copy keeps the source's shape: a multipart source gives a copy with the same
 part boundaries (so partNumber reads and the "-N" ETag stay), written as one blob
 holding the parts back to back, each part its own encrypted run when encrypted
 (the composed layout gateways use; crypto/stream.py maps offsets). ETags follow
-the copy's encryption: the plaintext MD5 in clear and for SSE-S3, the stored
-bytes' MD5 for SSE-C and SSE-KMS.
+the copy's encryption (encryption.etag).
 """
 from __future__ import annotations
 
@@ -80,16 +79,15 @@ def recode(svc: Services, source: ObjectRecord, plain, parts: list[tuple] | None
     plaintext = _Plaintext(iter(plain.blob.iter_range(0, source.size)))
     pieces = [_Part(plaintext, size) for size in sizes]
     stored = sealed.stored if sealed is not None else None
+    object_key = sealed.object_key if sealed is not None else None
     if not source.parts_count and source.size <= svc.settings.inline_max_size:
         data = pieces[0].read(-1)
         inline = encrypt_bytes(data, sealed.object_key) if sealed is not None else data
-        etag = pieces[0].md5.hexdigest() if encryption.plaintext_etag(stored) else hashlib.md5(inline).hexdigest()
-        return uuid.uuid4().hex, inline, None, etag
-    by_ciphertext = not encryption.plaintext_etag(stored)
-    writers = [EncryptingReader(piece, size, sealed.object_key, number, hash_output=by_ciphertext)
+        return uuid.uuid4().hex, inline, None, encryption.etag(stored, object_key, pieces[0].md5.hexdigest())
+    writers = [EncryptingReader(piece, size, sealed.object_key, number)
                for piece, size, number in zip(pieces, sizes, numbers)] if sealed is not None else pieces
     location = svc.storage.put(_Concatenated(writers)).location
-    etags = [writer.md5_hex if by_ciphertext else piece.md5.hexdigest() for piece, writer in zip(pieces, writers)]
+    etags = [encryption.etag(stored, object_key, piece.md5.hexdigest()) for piece in pieces]
     if not source.parts_count:
         return location, None, None, etags[0]
     rows = []
