@@ -197,21 +197,24 @@ class DecryptingBlob(BlobReader):
         try:
             if aead is None:
                 aead = _blob_aead(self._key, bytes(sealed.take(HEADER_SIZE)), segment.part_number)
-            out, have = [], 0
+            out, have = bytearray(min(YIELD_SIZE, b - a)), 0
             for index in range(first, last + 1):
                 is_last = index == chunks - 1
-                sealed_size = (min(CHUNK, size - index * CHUNK) if is_last else CHUNK) + TAG
+                plain_size = min(CHUNK, size - index * CHUNK) if is_last else CHUNK
+                lo = a - index * CHUNK if index == first else 0
+                hi = b - index * CHUNK if index == last else plain_size
+                nonce, ciphertext = _nonce(index, is_last), sealed.take(plain_size + TAG)
                 try:
-                    plain = aead.decrypt(_nonce(index, is_last), sealed.take(sealed_size), None)
+                    if (lo, hi) == (0, plain_size) and have + plain_size <= len(out):
+                        aead.decrypt_into(nonce, ciphertext, None, memoryview(out)[have:have + plain_size])
+                    else:  # a partial first or last chunk
+                        out[have:have + hi - lo] = aead.decrypt(nonce, ciphertext, None)[lo:hi]
                 except InvalidTag:
                     raise BlobTampered("encrypted chunk failed authentication") from None
-                lo = a - index * CHUNK if index == first else 0
-                hi = b - index * CHUNK if index == last else len(plain)
-                out.append(plain if (lo, hi) == (0, len(plain)) else plain[lo:hi])
                 have += hi - lo
-                if have >= YIELD_SIZE or index == last:  # big writes to the socket, as for clear objects
-                    yield out[0] if len(out) == 1 else b"".join(out)
-                    out, have = [], 0
+                if have == len(out) or index == last:  # big writes to the socket, as for clear objects
+                    yield out if have == len(out) else out[:have]
+                    out, have = bytearray(min(YIELD_SIZE, b - (index + 1) * CHUNK)) if index < last else None, 0
         finally:
             close = getattr(raw, "close", None)
             if close is not None:
@@ -225,22 +228,29 @@ class DecryptingBlob(BlobReader):
 
 
 class _Sealed:
-    """The ciphertext stream, taken from in exact sizes without moving what is left
-    (a buffer and an offset: each byte is copied at most once more)."""
+    """The ciphertext stream, taken from in exact sizes: a view into the piece the
+    storage gave, copied only when a chunk straddles two pieces."""
 
     def __init__(self, raw: Iterator[bytes]) -> None:
         self._raw, self._data, self._pos = raw, b"", 0
 
     def take(self, n: int) -> memoryview:
-        if len(self._data) - self._pos < n:
-            pieces, have = [self._data[self._pos:]], len(self._data) - self._pos
-            while have < n:
-                piece = next(self._raw, None)
-                if piece is None:
-                    raise BlobTampered("encrypted blob shorter than its recorded size")
-                pieces.append(piece)
-                have += len(piece)
-            self._data, self._pos = b"".join(pieces), 0
-        view = memoryview(self._data)[self._pos:self._pos + n]
-        self._pos += n
-        return view
+        if len(self._data) - self._pos >= n:
+            view = memoryview(self._data)[self._pos:self._pos + n]
+            self._pos += n
+            return view
+        pieces, have = [memoryview(self._data)[self._pos:]], len(self._data) - self._pos
+        while True:
+            piece = next(self._raw, None)
+            if piece is None:
+                raise BlobTampered("encrypted blob shorter than its recorded size")
+            if have + len(piece) >= n:
+                break
+            pieces.append(piece)
+            have += len(piece)
+        if have == 0:
+            self._data, self._pos = piece, n
+            return memoryview(piece)[:n]
+        pieces.append(memoryview(piece)[:n - have])
+        self._data, self._pos = piece, n - have
+        return memoryview(b"".join(pieces))
