@@ -57,9 +57,14 @@ def aws(cli, server):
 
 
 @pytest.fixture
-def aws_tls(cli, tls_endpoint):
-    """The CLI through nginx (https, X-Forwarded-Proto: https)."""
-    url, ca_bundle = tls_endpoint
+def aws_tls(request, cli, server):
+    """The CLI through nginx (https, X-Forwarded-Proto: https): a test nginx in front
+    of a node, or the cluster's own nginx on its HTTPS port."""
+    nginx = getattr(server, "nginx", None)
+    if nginx is not None:
+        url, ca_bundle = f"https://127.0.0.1:{nginx.https_port}", str(nginx.cert)
+    else:
+        url, ca_bundle = request.getfixturevalue("tls_endpoint")
     return lambda *args, **kw: cli(url, *args, ca_bundle=ca_bundle, **kw)
 
 

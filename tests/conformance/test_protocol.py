@@ -121,7 +121,6 @@ def test_head_error_has_no_body(server, s3, bucket, case):
     ("DELETE", "bucket", "cors"),
     ("DELETE", "bucket", "tagging"),
     ("PUT", "bucket", "website"),
-    ("PUT", "bucket", "encryption"),
     ("PUT", "bucket", "replication"),
     ("GET", "bucket", "inventory"),
     ("DELETE", "bucket", "versioning"),

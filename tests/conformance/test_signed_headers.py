@@ -627,12 +627,22 @@ def test_sigv4_presigned_put_applies_an_x_amz_header_hoisted_into_its_signed_que
 
 def test_presigned_query_hoisting_refuses_what_the_header_would_refuse(server, s3, bucket):
     request = AWSRequest(method="PUT",
-                         url=f"{server.endpoint}/{bucket}/sse?x-amz-server-side-encryption=AES256")
+                         url=f"{server.endpoint}/{bucket}/redirect?x-amz-website-redirect-location=%2Felsewhere")
     botocore.auth.S3SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1", 300).add_auth(request)
     resp = requests.put(request.url, data=b"secret", timeout=30)
     assert resp.status_code == 501, resp.content
     assert error_of(resp)["Code"] == "NotImplemented"
-    assert "sse" not in _keys(s3, bucket)
+    assert "redirect" not in _keys(s3, bucket)
+
+
+def test_presigned_query_hoisting_applies_what_the_header_would(server, s3, bucket):
+    """x-amz-server-side-encryption signed in the query encrypts as the header does."""
+    request = AWSRequest(method="PUT", url=f"{server.endpoint}/{bucket}/sse?x-amz-server-side-encryption=AES256")
+    botocore.auth.S3SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1", 300).add_auth(request)
+    resp = requests.put(request.url, data=b"secret", timeout=30)
+    assert resp.status_code == 200, resp.content
+    assert resp.headers["x-amz-server-side-encryption"] == "AES256"
+    assert s3.head_object(Bucket=bucket, Key="sse")["ServerSideEncryption"] == "AES256"
 
 
 @pytest.mark.parametrize("extra", ["&x-amz-acl=public-read", "&x-amz-meta-owner=attacker",
