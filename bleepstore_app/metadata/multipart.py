@@ -7,7 +7,7 @@ from different nodes, see one order of events.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from sqlalchemy import and_, bindparam, delete, insert, select, update
@@ -82,6 +82,7 @@ class UploadRecord:
     lock_until: int | None = None
     legal_hold: bool | None = None
     encryption: dict | None = None
+    tags: dict = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row) -> "UploadRecord":
@@ -90,6 +91,7 @@ class UploadRecord:
         m["user_metadata"] = loads(m["user_metadata"])
         m["legal_hold"] = None if m["legal_hold"] is None else bool(m["legal_hold"])
         m["encryption"] = loads(m["encryption"]) if m["encryption"] else None
+        m["tags"] = loads(m["tags"])
         return cls(**m)
 
     def to_row(self) -> dict:
@@ -97,6 +99,7 @@ class UploadRecord:
         row["content_headers"] = dumps(self.content_headers)
         row["user_metadata"] = dumps(self.user_metadata)
         row["encryption"] = dumps(self.encryption)
+        row["tags"] = dumps(self.tags)
         return row
 
 

@@ -58,6 +58,8 @@ class BucketRecord:
     versioning: str | None = None     # None (never versioned), "Enabled", "Suspended"
     object_lock: str | None = None    # JSON text when Object Lock is enabled
     encryption: str | None = None     # JSON text: the default encryption of new objects
+    tagging: str | None = None        # JSON text: the bucket's tag set
+    lifecycle: str | None = None      # JSON text: the lifecycle rules (service/lifecycle.py)
 
     @property
     def lock_config(self) -> dict | None:
@@ -89,6 +91,7 @@ class ObjectRecord:
     lock_until: int | None = None     # microseconds
     legal_hold: bool | None = None    # None: never set
     encryption: dict | None = None    # None: stored in clear (see service/encryption.py)
+    tags: dict = field(default_factory=dict)  # the tag set, {key: value} in the order given
 
     def to_row(self) -> dict:
         return {
@@ -101,6 +104,7 @@ class ObjectRecord:
             "parts_count": self.parts_count, "version_id": self.version_id, "version_seq": self.version_seq,
             "delete_marker": self.delete_marker, "lock_mode": self.lock_mode, "lock_until": self.lock_until,
             "legal_hold": self.legal_hold, "encryption": dumps(self.encryption),
+            "tags": dumps(self.tags),
         }
 
     def locked_at(self, now: int, bypass_governance: bool = False) -> bool:

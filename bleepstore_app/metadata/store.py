@@ -41,7 +41,7 @@ o, b, cr, inl = t.objects.c, t.buckets.c, t.credentials.c, t.inline_data.c
 up, pt = t.multipart_uploads.c, t.multipart_parts.c
 
 _BUCKET_COLUMNS = (b.name, b.owner_id, b.owner_display_name, b.region, b.created_at, b.acl, b.versioning,
-                   b.object_lock, b.encryption)
+                   b.object_lock, b.encryption, b.tagging, b.lifecycle)
 _OBJECT_COLUMNS = tuple(t.objects.c)
 _OBJECT_NAMES = tuple(c.name for c in _OBJECT_COLUMNS)
 _LISTING_COLUMNS = (o.key, o.size, o.etag, o.last_modified, o.storage_class, o.owner_id, o.owner_display_name)

@@ -57,6 +57,11 @@ buckets = Table(
     # JSON text: the default encryption of new objects (PutBucketEncryption), e.g.
     # {"algorithm": "aws:kms", "kms_key": "name", "bucket_key": true}; NULL: none.
     Column("encryption", Text, nullable=True),
+    # JSON text: the bucket's tag set (PutBucketTagging) as {"key": "value"}; NULL: none.
+    Column("tagging", Text, nullable=True),
+    # JSON text: the lifecycle rules (PutBucketLifecycleConfiguration), parsed and
+    # validated (service/lifecycle.py); NULL: none.
+    Column("lifecycle", Text, nullable=True),
 )
 
 NULL_VERSION = "null"
@@ -102,6 +107,8 @@ def _version_columns() -> list[Column]:
         # JSON text for an encrypted version (crypto/): its mode and wrapped data key,
         # or for SSE-C a salted HMAC of the customer's key; NULL: stored in clear.
         Column("encryption", Text, nullable=True),
+        # JSON text: the version's tag set as {"key": "value"} in the order given; NULL: none.
+        Column("tags", Text, nullable=True),
     ]
 
 
@@ -184,6 +191,8 @@ multipart_uploads = Table(
     Column("legal_hold", Boolean, nullable=True),
     # The encryption every part is written with, given to the completed object.
     Column("encryption", Text, nullable=True),
+    # The tag set asked for at CreateMultipartUpload (x-amz-tagging), given to the completed object.
+    Column("tags", Text, nullable=True),
     Index("ix_multipart_uploads_bucket_key", "bucket", "key", "upload_id"),
     Index("ix_multipart_uploads_initiated_at", "initiated_at"),
 )

@@ -167,6 +167,7 @@ def object_record(row) -> ObjectRecord:
         lock_mode=m["lock_mode"], lock_until=m["lock_until"],
         legal_hold=None if m["legal_hold"] is None else bool(m["legal_hold"]),
         encryption=loads(m["encryption"]) if m["encryption"] else None,
+        tags=loads(m["tags"]),
     )
 
 

@@ -95,6 +95,8 @@ ACCEPTED = {
     "x-amz-tagging-directive": "see REFUSALS: COPY and REPLACE are exact, other values are InvalidArgument",
     "x-amz-bucket-namespace": "see REFUSALS: global is what BleepStore does",
     "x-amz-tagging": "see REFUSALS: an empty tag set is what every object has",
+    "x-amz-transition-default-minimum-object-size": "it only decides which objects a Transition rule moves, "
+                                                    "and Transition rules are refused (one storage class)",
 }
 
 # operation -> (header, its WSGI environ key, refusal): a PutObject checks some 25

@@ -82,6 +82,13 @@ OPERATIONS = [
     ("GET", "b", None, "policy", {}, "GetBucketPolicy"),
     ("GET", "b", None, "policyStatus", {}, "GetBucketPolicyStatus"),
     ("GET", "b", None, "lifecycle", {}, "GetBucketLifecycleConfiguration"),
+    ("PUT", "b", None, "lifecycle", {}, "PutBucketLifecycleConfiguration"),
+    ("DELETE", "b", None, "lifecycle", {}, "DeleteBucketLifecycle"),
+    ("PUT", "b", None, "tagging", {}, "PutBucketTagging"),
+    ("DELETE", "b", None, "tagging", {}, "DeleteBucketTagging"),
+    ("PUT", "b", "k", "tagging&versionId=v1", {}, "PutObjectTagging"),
+    ("DELETE", "b", "k", "tagging", {}, "DeleteObjectTagging"),
+    ("GET", "b", "k", "attributes&versionId=v1", {}, "GetObjectAttributes"),
     ("GET", "b", None, "encryption", {}, "GetBucketEncryption"),
     ("PUT", "b", None, "encryption", {}, "PutBucketEncryption"),
     ("DELETE", "b", None, "encryption", {}, "DeleteBucketEncryption"),
@@ -107,13 +114,9 @@ def test_resolve_operation(method, bucket, key, query, headers, operation):
 
 
 NOT_IMPLEMENTED = [
-    # The Put/Delete of each configuration whose Get answers "not configured".
-    ("PUT", "b", None, "tagging"),
-    ("DELETE", "b", None, "tagging"),
+    # The Put/Delete of each configuration whose Get answers "not configured" (and other subresources).
     ("PUT", "b", None, "policy"),
     ("DELETE", "b", None, "policy"),
-    ("PUT", "b", None, "lifecycle"),
-    ("DELETE", "b", None, "lifecycle"),
     ("PUT", "b", None, "cors"),
     ("DELETE", "b", None, "cors"),
     ("PUT", "b", None, "website"),
@@ -137,9 +140,6 @@ NOT_IMPLEMENTED = [
     ("GET", "b", None, "analytics"),
     ("GET", "b", None, "metrics"),
     ("GET", "b", None, "intelligent-tiering"),
-    ("PUT", "b", "k", "tagging"),
-    ("DELETE", "b", "k", "tagging"),
-    ("GET", "b", "k", "attributes"),
     ("GET", "b", "k", "torrent"),
     ("HEAD", "b", "k", "acl"),
     ("GET", None, None, "session"),
@@ -229,6 +229,7 @@ def test_subresources_cover_most_botocore_operations():
 
 # Deprecated operations that share their request with the current one.
 DEPRECATED_ALIASES = {"GetBucketLifecycle": "GetBucketLifecycleConfiguration",
+                      "PutBucketLifecycle": "PutBucketLifecycleConfiguration",
                       "GetBucketNotification": "GetBucketNotificationConfiguration"}
 
 

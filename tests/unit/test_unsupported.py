@@ -34,6 +34,8 @@ IMPLEMENTED = {
     "x-amz-server-side-encryption-customer-key-MD5", "x-amz-copy-source-server-side-encryption-customer-algorithm",
     "x-amz-copy-source-server-side-encryption-customer-key",
     "x-amz-copy-source-server-side-encryption-customer-key-MD5",
+    # GetObjectAttributes.
+    "x-amz-object-attributes", "x-amz-max-parts", "x-amz-part-number-marker",
 }
 
 
