@@ -86,6 +86,15 @@ DEFAULTS: dict[str, Any] = {
         "azure": {"container": "", "account_url": "", "prefix": "", "connection_string": "",
                   "account_key": "", "sas_token": "", "block_size": 8 * 1024**2, "max_pool_connections": 64},
     },
+    # Bucket lifecycle rules (PutBucketLifecycleConfiguration), run by a background pass.
+    "lifecycle": {
+        # How often each worker offers to run the pass (one node of a cluster runs
+        # it at a time, under a lease); 0 turns the runner off.
+        "interval_seconds": 3600,
+        # The length of a lifecycle "day". Shorter days are for tests and demos (the
+        # ceph s3-tests convention is 10); then expiry is not rounded to midnight UTC.
+        "day_seconds": 86400,
+    },
     # Server-side encryption (SSE-S3, SSE-KMS, SSE-C). Keys are sources, never
     # values: "env:NAME" (base64 of 32 bytes in that variable) or "file:/path".
     "encryption": {
@@ -187,6 +196,8 @@ class Settings:
     orphan_min_age_seconds: int
     local_root_dir: str
     local_fsync: bool
+    lifecycle_interval_seconds: int = 3600
+    lifecycle_day_seconds: int = 86400
     # Encryption: (id, source) pairs; sources are read by crypto.keys at start.
     master_keys: tuple[tuple[str, str], ...] = ()
     active_master_key: str = ""
@@ -404,6 +415,8 @@ def _validate(tree: dict) -> Settings:
         orphan_min_age_seconds=_int(tree, "storage.orphan_min_age_seconds", 0),
         local_root_dir=_str(tree, "storage.local.root_dir"),
         local_fsync=_bool(tree, "storage.local.fsync"),
+        lifecycle_interval_seconds=_int(tree, "lifecycle.interval_seconds", 0),
+        lifecycle_day_seconds=_int(tree, "lifecycle.day_seconds", 1),
         gateway=_gateway(tree),
         master_keys=_key_sources(tree, "encryption.master_keys"),
         active_master_key=_active_master_key(tree),

@@ -15,6 +15,7 @@ from . import tables as t
 from .encryption import EncryptionQueries
 from .engine import Cursor, Database, Prepared
 from .jobs import JobQueries, defer_deletion
+from .lifecycle import LifecycleQueries
 from .multipart import MultipartQueries, NoUpload
 from .records import (BucketRecord, ConditionFailed, CredentialRecord, ListedObject, MissingBucket, ObjectRecord,
                       VersionLocked, now_us)
@@ -114,7 +115,7 @@ _LIST_QUERIES = {
 
 
 
-class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQueries):
+class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQueries, LifecycleQueries):
     """Everything the service layer asks of the metadata database.
 
     A write never deletes blobs: what it unlinks is recorded in blob_garbage in the

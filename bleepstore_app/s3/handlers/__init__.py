@@ -22,6 +22,6 @@ def handles(operation: str):
 
 def load_all() -> dict[str, Callable]:
     """Import every handler module (registration happens at import)."""
-    from . import (acl, bucket_config, buckets, encryption, listing, multipart, object_lock, objects,  # noqa: F401
-                   service, versions)
+    from . import (acl, bucket_config, buckets, encryption, lifecycle, listing, multipart, object_lock,  # noqa: F401
+                   objects, service, versions)
     return HANDLERS

@@ -1,6 +1,6 @@
 """Reads of bucket (and object) configurations BleepStore never holds.
 
-BleepStore has no CORS, tags, policies, lifecycle,
+BleepStore has no CORS, tags, policies,
 website, replication, public access block, ownership controls,
 logging, notifications, requester pays or transfer acceleration yet, so every
 bucket is in the state S3 calls "never configured". Each Get answers exactly
@@ -76,7 +76,6 @@ _not_configured("GetBucketCors", errors.NoSuchCORSConfiguration)
 _not_configured("GetBucketTagging", errors.NoSuchTagSet)
 _not_configured("GetBucketPolicy", errors.NoSuchBucketPolicy)
 _not_configured("GetBucketPolicyStatus", errors.NoSuchBucketPolicy)  # no policy: no status either
-_not_configured("GetBucketLifecycleConfiguration", errors.NoSuchLifecycleConfiguration)
 _not_configured("GetBucketWebsite", errors.NoSuchWebsiteConfiguration)
 _not_configured("GetBucketReplication", errors.ReplicationConfigurationNotFoundError)
 _not_configured("GetPublicAccessBlock", errors.NoSuchPublicAccessBlockConfiguration)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ... import errors
-from ...service import buckets, copy, multipart, objects
+from ...service import buckets, copy, lifecycle_rules, multipart, objects
 from ...service.conditions import NotModified
 from .. import headers as h
 from .. import sse as encryption_headers
@@ -32,6 +32,7 @@ def put_object(svc, req) -> S3Result:
         out[f"x-amz-checksum-{algorithm.lower()}"] = value
     if record.version_id != NULL_VERSION:
         out["x-amz-version-id"] = record.version_id
+    out.update(lifecycle_rules.expiration_headers(svc, record))
     return S3Result(headers=out)
 
 
@@ -67,6 +68,7 @@ def get_object(svc, req) -> S3Result:
         raise
     out.update(overrides)
     out.update(encryption_headers.response_headers(svc, record.encryption, customer))
+    out.update(lifecycle_rules.expiration_headers(svc, record))
     start, end = span if span is not None else (0, record.size)
     stream = blob.iter_range(start, end)
     if record.encryption is not None:
@@ -102,6 +104,7 @@ def head_object(svc, req) -> S3Result:
     span, out = _span_and_headers(req, record, parts)
     out.update(h.response_overrides(req.query, anonymous=req.caller is None))
     out.update(encryption_headers.response_headers(svc, record.encryption, customer))
+    out.update(lifecycle_rules.expiration_headers(svc, record))
     if span is None:
         return S3Result(headers=out, length=record.size)
     return S3Result(status=206, headers=out, length=span[1] - span[0])
