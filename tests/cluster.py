@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .deploy.support import Nginx, Node, process_environ, run_migrate
-from .servers import SWEEP_ON_DEMAND, free_port, sweep_once, write_config
+from .servers import SWEEP_ON_DEMAND, free_port, lifecycle_once, sweep_once, write_config
 
 NODES = 3
 
@@ -60,6 +60,9 @@ class Cluster:
 
     def sweep(self) -> int:
         return sweep_once(self.env)
+
+    def lifecycle(self, now_us: int | None = None) -> dict:
+        return lifecycle_once(self.env, now_us)
 
     def blobs(self) -> set[str]:
         data = self.workdir / "data" / "objects" / "data"

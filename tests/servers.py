@@ -95,6 +95,11 @@ class Server:
             os.environ.clear()
             os.environ.update(saved)
 
+    def lifecycle(self, now_us: int | None = None) -> dict:
+        """One lifecycle pass (what the workers run on their timer), from this process
+        on the server's database, as if it were ``now_us``; its counts per action."""
+        return lifecycle_once(self.env, now_us)
+
     def blobs(self) -> set[str]:
         """Every blob location in the server's storage backend (local disk or a
         gateway's bucket), read through the backend itself."""
@@ -164,6 +169,24 @@ def sweep_once(env: dict) -> int:
         db.dispose()
     assert swept is not None, "another process holds the sweeper's lease"
     return swept
+
+
+def lifecycle_once(env: dict, now_us: int | None = None) -> dict:
+    """Run the lifecycle pass once on the database of the config that ``env`` names."""
+    from bleepstore_app.config import load_settings
+    from bleepstore_app.jobs.lifecycle import run_lifecycle
+    from bleepstore_app.metadata.engine import Database, make_engine
+    from bleepstore_app.metadata.store import MetadataStore
+    from bleepstore_app.service import Services
+    settings = load_settings(env["BLEEPSTORE_CONFIG"], environ=env)
+    db = Database(make_engine(settings))
+    try:  # deletions touch only metadata (blobs go to the sweeper): no storage needed
+        counts = run_lifecycle(Services(settings, MetadataStore(db, settings.garbage_grace_seconds), None),
+                               now=now_us)
+    finally:
+        db.dispose()
+    assert counts is not None, "another process holds the lifecycle lease"
+    return counts
 
 
 def write_config(workdir: Path, database_url: str | None, extra: str = "", storage: str | None = None,

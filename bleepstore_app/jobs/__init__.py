@@ -1,4 +1,4 @@
-"""Background work: the blob sweeper and the multipart reaper.
+"""Background work: the blob sweeper, the multipart reaper and the lifecycle pass.
 
 Each job runs in every worker on a timer, but does its work only while holding
 its lease row in the metadata database (``leases``), so a cluster of nodes on one

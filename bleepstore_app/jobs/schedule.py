@@ -7,6 +7,7 @@ import random
 from ..cooperative import gevent_active
 from ..service.multipart import reap_expired_uploads
 from .lease import run_leased
+from .lifecycle import run_lifecycle
 from .sweeper import sweep_garbage
 
 log = logging.getLogger("bleepstore.jobs")
@@ -15,8 +16,9 @@ REAPER_LEASE = "multipart-reaper"
 
 
 def start_background_jobs(services) -> None:
-    """In a gevent worker: the sweeper and the multipart reaper, each on its
-    interval (0 turns it off; both also run at start-up, in recovery)."""
+    """In a gevent worker: the sweeper, the multipart reaper and the lifecycle
+    pass, each on its interval (0 turns it off; the first two also run at
+    start-up, in recovery)."""
     if not gevent_active():
         return
     settings = services.settings
@@ -27,6 +29,7 @@ def start_background_jobs(services) -> None:
     _every(settings.reap_interval_seconds, "reaping expired multipart uploads",
            lambda: run_leased(services.meta, REAPER_LEASE,
                               lambda _lease: reap_expired_uploads(services, settings.upload_lifetime_seconds)))
+    _every(settings.lifecycle_interval_seconds, "running lifecycle rules", lambda: run_lifecycle(services))
 
 
 def _every(interval: float, what: str, job) -> None:

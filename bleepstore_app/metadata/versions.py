@@ -196,6 +196,10 @@ class DeleteOutcome(NamedTuple):
     marker_version_id: str | None
 
 
+class VersionChanged(Exception):
+    """A conditional delete (``expect``) found the key's current version changed."""
+
+
 class VersionQueries:
     """Version reads and deletes. Mixed into MetadataStore (needs ``self.db``,
     ``write_object``, ``garbage_not_before``)."""
@@ -229,18 +233,27 @@ class VersionQueries:
 
     def delete_many(self, bucket: str, entries: list[tuple[str, str | None]], versioning: str | None,
                     new_marker: Callable[[str], ObjectRecord], bypass_governance: bool = False,
-                    ) -> list[DeleteOutcome | VersionLocked]:
+                    expect: dict[str, int] | None = None) -> list[DeleteOutcome | VersionLocked | VersionChanged]:
         """DeleteObject(s), in one transaction: per (key, version id or None), in
         order, its outcome or VersionLocked (that entry deleted nothing).
 
         Without a version id: a never-versioned bucket drops the key; a versioned
         one gets a delete marker (``new_marker(key)``) as its current version. With
         one: that version is deleted for good, unless Object Lock protects it; a
-        version that does not exist counts as deleted, as in S3."""
+        version that does not exist counts as deleted, as in S3.
+
+        ``expect`` (the lifecycle pass): key -> the version_seq its current version
+        must still have, under the row lock; else that entry is VersionChanged and
+        deletes nothing (a write since the pass looked is never expired)."""
         def work(cur: Cursor):
             not_before = self.garbage_not_before()
-            out: list[DeleteOutcome | VersionLocked] = []
+            out: list[DeleteOutcome | VersionLocked | VersionChanged] = []
             for key, version_id in entries:
+                if expect is not None and key in expect:
+                    current = _lock_current(cur, bucket, key)
+                    if current is None or current[_SEQ] != expect[key]:
+                        out.append(VersionChanged(key))
+                        continue
                 if version_id is not None:
                     try:
                         out.append(self._delete_version(cur, bucket, key, version_id, bypass_governance,

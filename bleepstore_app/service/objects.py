@@ -342,7 +342,7 @@ def delete_object(svc: Services, caller: Caller | None, bucket: str, key: str, v
 
 def delete_entries(svc: Services, caller: Caller | None, target: BucketRecord,
                    entries: list[tuple[str, str | None]], bypass_governance: bool,
-                   ) -> list[DeleteOutcome | errors.S3Error]:
+                   expect: dict[str, int] | None = None) -> list[DeleteOutcome | errors.S3Error]:
     """Delete (key, version id or None) entries in one transaction: each one's
     outcome, or the S3 error that entry alone got."""
     for _, version_id in entries:
@@ -351,7 +351,7 @@ def delete_entries(svc: Services, caller: Caller | None, target: BucketRecord,
     # s3:BypassGovernanceRetention: the bucket owner has it.
     bypass = bypass_governance and caller is not None and caller.owner_id == target.owner_id
     results = svc.meta.delete_many(target.name, entries, target.versioning,
-                                   lambda key: versions.delete_marker(target, key, caller), bypass)
+                                   lambda key: versions.delete_marker(target, key, caller), bypass, expect)
     return [errors.AccessDenied("Access Denied because object protected by object lock.")
             if isinstance(r, VersionLocked) else r for r in results]
 
