@@ -94,6 +94,9 @@ DEFAULTS: dict[str, Any] = {
         # The length of a lifecycle "day". Shorter days are for tests and demos (the
         # ceph s3-tests convention is 10); then expiry is not rounded to midnight UTC.
         "day_seconds": 86400,
+        # Rows per batch of the pass: between batches it renews its lease and records
+        # where it is (smaller: shorter transactions, more bookkeeping).
+        "batch_size": 1000,
     },
     # Server-side encryption (SSE-S3, SSE-KMS, SSE-C). Keys are sources, never
     # values: "env:NAME" (base64 of 32 bytes in that variable) or "file:/path".
@@ -198,6 +201,7 @@ class Settings:
     local_fsync: bool
     lifecycle_interval_seconds: int = 3600
     lifecycle_day_seconds: int = 86400
+    lifecycle_batch_size: int = 1000
     # Encryption: (id, source) pairs; sources are read by crypto.keys at start.
     master_keys: tuple[tuple[str, str], ...] = ()
     active_master_key: str = ""
@@ -417,6 +421,7 @@ def _validate(tree: dict) -> Settings:
         local_fsync=_bool(tree, "storage.local.fsync"),
         lifecycle_interval_seconds=_int(tree, "lifecycle.interval_seconds", 0),
         lifecycle_day_seconds=_int(tree, "lifecycle.day_seconds", 1),
+        lifecycle_batch_size=_int(tree, "lifecycle.batch_size", 1, 100_000),
         gateway=_gateway(tree),
         master_keys=_key_sources(tree, "encryption.master_keys"),
         active_master_key=_active_master_key(tree),

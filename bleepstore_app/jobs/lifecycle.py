@@ -26,7 +26,7 @@ import logging
 
 from prometheus_client import Counter
 
-from ..logsafe import escape
+from ..logsafe import text_field
 from ..metadata.records import now_us
 from ..metadata.versions import DeleteOutcome, VersionChanged
 from ..service import Caller, Services
@@ -85,6 +85,9 @@ class _Pass:
 
     def run(self) -> dict:
         start = self.resume["bucket"] if self.resume else ""
+        if self.resume:
+            log.info("lifecycle: resuming a pass at bucket=%s phase=%s key=%s", start, self.resume["phase"],
+                     text_field(self.resume["key"]))
         try:
             while True:
                 found = self.meta.lifecycle_buckets(start, 100)
@@ -237,13 +240,13 @@ class _Pass:
                     SKIPPED.labels(reason).inc()
                     self._count(f"skipped_{reason}")
                     log.info("lifecycle: kept action=%s reason=%s bucket=%s key=%s version_id=%s rule=%s", action,
-                             reason, record.name, escape(key), version_id, escape(rule_id))
+                             reason, record.name, text_field(key), version_id, text_field(rule_id))
 
     def _deleted(self, action: str, rule_id: str, bucket: str, key: str, version_id: str | None) -> None:
         DELETED.labels(action).inc()
         self._count(action)
         log.info("lifecycle: deleted action=%s bucket=%s key=%s version_id=%s rule=%s", action, bucket,
-                 escape(key), version_id, escape(rule_id))
+                 text_field(key), version_id, text_field(rule_id))
 
 
 def _owner(record) -> Caller:

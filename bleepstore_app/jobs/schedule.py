@@ -29,7 +29,8 @@ def start_background_jobs(services) -> None:
     _every(settings.reap_interval_seconds, "reaping expired multipart uploads",
            lambda: run_leased(services.meta, REAPER_LEASE,
                               lambda _lease: reap_expired_uploads(services, settings.upload_lifetime_seconds)))
-    _every(settings.lifecycle_interval_seconds, "running lifecycle rules", lambda: run_lifecycle(services))
+    _every(settings.lifecycle_interval_seconds, "running lifecycle rules",
+           lambda: run_lifecycle(services, batch=settings.lifecycle_batch_size))
 
 
 def _every(interval: float, what: str, job) -> None:
