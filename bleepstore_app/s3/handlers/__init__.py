@@ -23,5 +23,5 @@ def handles(operation: str):
 def load_all() -> dict[str, Callable]:
     """Import every handler module (registration happens at import)."""
     from . import (acl, bucket_config, buckets, encryption, listing, multipart, object_lock, objects,  # noqa: F401
-                   service, versions)
+                   service, tagging, versions)
     return HANDLERS
