@@ -124,7 +124,6 @@ def test_head_error_has_no_body(server, s3, bucket, case):
     ("PUT", "bucket", "replication"),
     ("GET", "bucket", "inventory"),
     ("DELETE", "bucket", "versioning"),
-    ("GET", "object", "attributes"),
     ("PUT", "object", "tagging"),
 ])
 def test_unimplemented_subresource_not_implemented(server, s3, bucket, method, level, query):
