@@ -16,6 +16,7 @@ from .encryption import EncryptionQueries
 from .engine import Cursor, Database, Prepared
 from .jobs import JobQueries, defer_deletion
 from .multipart import MultipartQueries, NoUpload
+from .tagging import TaggingQueries
 from .records import (BucketRecord, ConditionFailed, CredentialRecord, ListedObject, MissingBucket, ObjectRecord,
                       VersionLocked, now_us)
 from .versions import (Q_REPLACE_CURRENT, ObjectVersion, VersionQueries, move_to_history, needs_parts,
@@ -122,7 +123,7 @@ _LIST_QUERIES = {
 
 
 
-class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQueries):
+class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQueries, TaggingQueries):
     """Everything the service layer asks of the metadata database.
 
     A write never deletes blobs: what it unlinks is recorded in blob_garbage in the

@@ -75,7 +75,7 @@ def create_multipart_upload(svc: Services, caller: Caller | None, bucket: str, k
         acl=object_acl.to_json() if object_acl else None, checksum_algorithm=checksum_algorithm,
         checksum_type=checksum_type, state="open", completed_etag=None, completed_checksum=None,
         lock_mode=lock_mode, lock_until=lock_until, legal_hold=legal_hold,
-        encryption=sealed.stored if sealed is not None else None)
+        encryption=sealed.stored if sealed is not None else None, tags=attrs.tags)
     try:
         svc.meta.create_upload(upload)
     except MissingBucket:
@@ -288,7 +288,7 @@ def _commit_completion(svc: Services, target: BucketRecord, key: str, upload_id:
             storage_class=upload.storage_class,
             content_type=upload.content_type, content_headers=upload.content_headers,
             user_metadata=upload.user_metadata, checksums=checksums, acl=upload.acl, parts_count=len(chosen),
-            version_id=versions.new_version_id(target), encryption=upload.encryption)
+            version_id=versions.new_version_id(target), encryption=upload.encryption, tags=upload.tags)
         record.lock_mode, record.lock_until, record.legal_hold = (
             (upload.lock_mode, upload.lock_until, upload.legal_hold) if upload.lock_mode or upload.legal_hold is not None
             else object_lock.lock_for_new_version(target, None))

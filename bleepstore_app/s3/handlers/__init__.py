@@ -23,5 +23,5 @@ def handles(operation: str):
 def load_all() -> dict[str, Callable]:
     """Import every handler module (registration happens at import)."""
     from . import (acl, attributes, bucket_config, buckets, encryption, listing, multipart,  # noqa: F401
-                   object_lock, objects, service, versions)
+                   object_lock, objects, service, tagging, versions)
     return HANDLERS
