@@ -88,7 +88,7 @@ def emulators(tmp_path_factory):
 ONE_GATEWAY_SUITES = {"test_object_lock": "sqlite+aws-moto"}
 GATEWAY_SUITES = {"test_objects", "test_multipart", "test_copy_object", "test_delete_objects",
                   "test_checksums", "test_chunked_bodies", "test_awscli", "test_versioning", "test_object_lock",
-                  "test_encryption"}
+                  "test_encryption", "test_object_attributes"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -24,7 +24,7 @@ from awscrt import checksums as crt
 from .. import errors
 from ..auth.payload import new_checksum
 from ..metadata.multipart import NoUpload, PartRecord, UploadRecord
-from ..metadata.records import BucketRecord, MissingBucket, ObjectRecord, now_us
+from ..metadata.records import BucketRecord, MissingBucket, ObjectRecord, dumps, now_us
 from ..metadata.tables import MULTIPART_LOCATION
 from ..storage.base import BlobNotFound
 from . import Caller, Services
@@ -277,7 +277,8 @@ def _commit_completion(svc: Services, target: BucketRecord, key: str, upload_id:
         rows, offset = [], 0
         for part in chosen:
             rows.append({"part_number": part.part_number, "offset": offset, "size": part.size, "etag": part.etag,
-                         "checksums": None,
+                         # the part's own checksums: GetObjectAttributes lists them
+                         "checksums": dumps(part.checksums),
                          "data_location": composed.location if composed is not None else part.data_location})
             offset += part.size
         record = ObjectRecord(

@@ -22,6 +22,6 @@ def handles(operation: str):
 
 def load_all() -> dict[str, Callable]:
     """Import every handler module (registration happens at import)."""
-    from . import (acl, bucket_config, buckets, encryption, listing, multipart, object_lock, objects,  # noqa: F401
-                   service, tagging, versions)
+    from . import (acl, attributes, bucket_config, buckets, encryption, listing, multipart,  # noqa: F401
+                   object_lock, objects, service, tagging, versions)
     return HANDLERS
