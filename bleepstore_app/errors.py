@@ -32,6 +32,7 @@ def _error(name: str, status: int, message: str) -> type[S3Error]:
 # 400
 AuthorizationHeaderMalformed = _error("AuthorizationHeaderMalformed", 400, "The authorization header is malformed.")
 AuthorizationQueryParametersError = _error("AuthorizationQueryParametersError", 400, "Error parsing the X-Amz-Credential parameter.")
+BadRequest = _error("BadRequest", 400, "Bad Request")
 BadDigest = _error("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
 EntityTooLarge = _error("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size.")
 EntityTooSmall = _error("EntityTooSmall", 400, "Your proposed upload is smaller than the minimum allowed object size.")
@@ -44,6 +45,7 @@ InvalidLocationConstraint = _error("InvalidLocationConstraint", 400, "The specif
 InvalidPart = _error("InvalidPart", 400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
 InvalidPartOrder = _error("InvalidPartOrder", 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number.")
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
+InvalidTag = _error("InvalidTag", 400, "The tag provided was not a valid tag.")
 InvalidStorageClass = _error("InvalidStorageClass", 400, "The storage class you specified is not valid.")
 InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
 KeyTooLongError = _error("KeyTooLongError", 400, "Your key is too long.")

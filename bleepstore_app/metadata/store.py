@@ -17,6 +17,7 @@ from .engine import Cursor, Database, Prepared
 from .jobs import JobQueries, defer_deletion
 from .lifecycle import LifecycleQueries
 from .multipart import MultipartQueries, NoUpload
+from .tagging import TaggingQueries
 from .records import (BucketRecord, ConditionFailed, CredentialRecord, ListedObject, MissingBucket, ObjectRecord,
                       VersionLocked, now_us)
 from .versions import (Q_REPLACE_CURRENT, ObjectVersion, VersionQueries, move_to_history, needs_parts,
@@ -57,7 +58,15 @@ Q_SEED_CREDENTIAL = _upsert(t.credentials, ("access_key",),
                             ("access_key", "secret_key", "owner_id", "display_name", "active", "created_at"))
 
 Q_BUCKET = Prepared(select(*_BUCKET_COLUMNS).where(b.name == bindparam("name")))
-Q_BUCKETS_OF = Prepared(select(*_BUCKET_COLUMNS).where(b.owner_id == bindparam("owner_id")).order_by(b.name))
+# One owner's buckets by name, one page: after a name, in a [prefix, prefix_end)
+# range of the primary key (bucket names are ASCII, below prefix_end's last
+# character), in one region or any (NULL; coalesce keeps the parameter typed).
+Q_BUCKETS_OF = Prepared(select(*_BUCKET_COLUMNS).where(
+    b.owner_id == bindparam("owner_id"), b.name > bindparam("after"), b.name >= bindparam("prefix"),
+    b.name < bindparam("prefix_end"), b.region == func.coalesce(bindparam("region"), b.region))
+    .order_by(b.name).limit(bindparam("limit")))
+_NAME_END = "\U0010ffff"  # sorts after every bucket name, as UTF-8 bytes too
+_NO_LIMIT = 2**31 - 1  # a LIMIT both engines take (SQLite refuses LIMIT NULL)
 Q_CREATE_BUCKET = Prepared(lambda d: _dialect_insert(d, t.buckets).values(
     {c.name: bindparam(c.name) for c in _BUCKET_COLUMNS}).on_conflict_do_nothing(index_elements=["name"]))
 Q_ANY_OBJECT_IN = Prepared(select(o.key).where(o.bucket == bindparam("bucket")).limit(1))
@@ -115,7 +124,8 @@ _LIST_QUERIES = {
 
 
 
-class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQueries, LifecycleQueries):
+class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQueries, TaggingQueries,
+                    LifecycleQueries):
     """Everything the service layer asks of the metadata database.
 
     A write never deletes blobs: what it unlinks is recorded in blob_garbage in the
@@ -165,8 +175,13 @@ class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQuer
         row = self.db.read(lambda cur: cur.one(Q_BUCKET, name=name))
         return BucketRecord(*row) if row else None
 
-    def list_buckets(self, owner_id: str) -> list[BucketRecord]:
-        rows = self.db.read(lambda cur: cur.all(Q_BUCKETS_OF, owner_id=owner_id))
+    def list_buckets(self, owner_id: str, *, after: str = "", prefix: str = "", region: str | None = None,
+                     limit: int | None = None) -> list[BucketRecord]:
+        """An owner's buckets in name order: named after ``after``, starting with
+        ``prefix``, in ``region`` (any when None), at most ``limit`` (all when None)."""
+        rows = self.db.read(lambda cur: cur.all(
+            Q_BUCKETS_OF, owner_id=owner_id, after=after, prefix=prefix, prefix_end=prefix + _NAME_END,
+            region=region, limit=limit if limit is not None else _NO_LIMIT))
         return [BucketRecord(*r) for r in rows]
 
     def delete_bucket(self, name: str) -> bool:

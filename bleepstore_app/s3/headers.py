@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Mapping
@@ -12,6 +12,7 @@ from ..metadata.records import ObjectRecord
 from ..service.conditions import Conditions
 from ..service.object_lock import MODES as LOCK_MODES, LockRequest
 from ..service.objects import ObjectAttributes
+from ..service.tagging import validate as validate_tags
 
 # Stored as sent and returned on GET/HEAD (besides Content-Type).
 CONTENT_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires")
@@ -145,7 +146,21 @@ def object_attributes(headers: Mapping[str, str]) -> ObjectAttributes:
         content_headers=content_headers,
         user_metadata=user_metadata,
         storage_class=headers.get("x-amz-storage-class") or "STANDARD",
+        tags=tagging(headers.get("x-amz-tagging")),
     )
+
+
+def tagging(value: str | None) -> dict:
+    """The tag set of an ``x-amz-tagging`` header: URL query encoding of UTF-8."""
+    if not value:
+        return {}
+    try:
+        pairs = parse_qsl(value, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise errors.InvalidArgument("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL "
+                                     "query parameters without tag name duplicates.",
+                                     ArgumentName="x-amz-tagging", ArgumentValue=value) from None
+    return validate_tags(pairs)
 
 
 def object_headers(record: ObjectRecord, checksum_mode: bool = False) -> dict[str, str]:
@@ -165,6 +180,8 @@ def object_headers(record: ObjectRecord, checksum_mode: bool = False) -> dict[st
         out["x-amz-version-id"] = record.version_id
     if record.lock_mode is not None or record.legal_hold is not None:
         out.update(lock_headers(record))
+    if record.tags:
+        out["x-amz-tagging-count"] = str(len(record.tags))
     if checksum_mode:
         for algorithm, value in record.checksums.items():
             out[f"x-amz-checksum-{algorithm.lower()}"] = value

@@ -40,10 +40,6 @@ def _not_implemented(feature: str) -> ErrorFactory:
     return error
 
 
-def _unknown_tagging_directive(svc, req, header: str, value: str) -> errors.S3Error:
-    return errors.InvalidArgument("Unknown tagging directive.", ArgumentName=header, ArgumentValue=value)
-
-
 @dataclass(frozen=True)
 class Refusal:
     headers: tuple[str, ...]
@@ -60,11 +56,6 @@ REFUSALS: tuple[Refusal, ...] = (
     Refusal(("x-amz-bucket-namespace",), frozenset({"CreateBucket"}),
             _not_implemented("The account regional bucket namespace"),
             applies=lambda value: value.strip() != "global"),
-    # An empty tag set is what every object has.
-    Refusal(("x-amz-tagging",), _NEW_OBJECT, _not_implemented("Object tagging"), applies=lambda value: value != ""),
-    # COPY copies no tags and REPLACE without x-amz-tagging sets none: both exact.
-    Refusal(("x-amz-tagging-directive",), frozenset({"CopyObject"}), _unknown_tagging_directive,
-            applies=lambda value: value.strip().upper() not in ("COPY", "REPLACE")),
     Refusal(("x-amz-website-redirect-location",), _NEW_OBJECT, _not_implemented("Website redirects")),
     Refusal(("x-amz-write-offset-bytes",), frozenset({"PutObject"}), _not_implemented("Appending to an object")),
     Refusal(UNVERIFIED_CHECKSUMS, frozenset({"PutObject", "UploadPart", "CompleteMultipartUpload"}),
@@ -92,9 +83,7 @@ ACCEPTED = {
     "x-amz-mfa": "only a bucket with MFA delete requires it, and MFA delete cannot be enabled (no MFA devices)",
     "x-amz-optional-object-attributes": "RestoreStatus is only shown for archived objects; there are none",
     "x-amz-object-annotation-directive": "COPY and EXCLUDE agree when the source has no annotations",
-    "x-amz-tagging-directive": "see REFUSALS: COPY and REPLACE are exact, other values are InvalidArgument",
     "x-amz-bucket-namespace": "see REFUSALS: global is what BleepStore does",
-    "x-amz-tagging": "see REFUSALS: an empty tag set is what every object has",
     "x-amz-transition-default-minimum-object-size": "it only decides which objects a Transition rule moves, "
                                                     "and Transition rules are refused (one storage class)",
 }

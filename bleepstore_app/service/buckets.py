@@ -93,6 +93,15 @@ def put_bucket_acl(svc: Services, caller: Caller | None, name: str, acl: acls.Ac
     svc.meta.set_bucket_acl(name, acl.to_json())
 
 
-def list_buckets(svc: Services, caller: Caller) -> list[BucketRecord]:
-    """ListBuckets: the caller's own buckets."""
-    return svc.meta.list_buckets(caller.owner_id)
+def list_buckets(svc: Services, caller: Caller, *, prefix: str = "", region: str | None = None,
+                 after: str = "", limit: int | None = None) -> tuple[list[BucketRecord], bool]:
+    """ListBuckets: the caller's own buckets by name, those after ``after`` (a
+    continuation), starting with ``prefix``, in ``region`` (any when None), at most
+    ``limit``; (buckets, whether more follow)."""
+    if "\x00" in prefix + after:  # no bucket name has one (nor can PostgreSQL compare it)
+        return [], False
+    found = svc.meta.list_buckets(caller.owner_id, after=after, prefix=prefix, region=region,
+                                  limit=None if limit is None else limit + 1)
+    if limit is not None and len(found) > limit:
+        return found[:limit], True
+    return found, False

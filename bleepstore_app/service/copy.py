@@ -33,9 +33,11 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
                 storage_class: str | None, source_conditions: Conditions,
                 acl: acls.AclRequest | None = None, source_version_id: str | None = None,
                 lock: object_lock.LockRequest | None = None, sse: encryption.SseRequest | None = None,
-                source_customer: encryption.CustomerKey | None = None) -> tuple[ObjectRecord, ObjectRecord]:
+                source_customer: encryption.CustomerKey | None = None,
+                tags: dict | None = None) -> tuple[ObjectRecord, ObjectRecord]:
     """CopyObject. With ``replace_metadata`` the new object takes ``attrs`` (the
     request's headers), else the source's; ``storage_class`` overrides either way.
+    The copy's tag set is ``tags`` (x-amz-tagging-directive REPLACE), else the source's.
 
     The copy is of one committed version of the source (row, part map and bytes
     from one snapshot); its blobs stay readable for the garbage grace period even
@@ -78,6 +80,7 @@ def copy_object(svc: Services, caller: Caller | None, src_bucket: str, src_key: 
         checksums=dict(source.checksums), parts_count=source.parts_count,
         version_id=versions.new_version_id(target), lock_mode=lock_mode, lock_until=lock_until,
         legal_hold=legal_hold, encryption=sealed.stored if sealed is not None else None,
+        tags=dict(source.tags) if tags is None else tags,
     )
     commit_object(svc, record, inline, parts=parts, versioning=target.versioning)
     return record, source

@@ -24,7 +24,7 @@ from awscrt import checksums as crt
 from .. import errors
 from ..auth.payload import new_checksum
 from ..metadata.multipart import NoUpload, PartRecord, UploadRecord
-from ..metadata.records import BucketRecord, MissingBucket, ObjectRecord, now_us
+from ..metadata.records import BucketRecord, MissingBucket, ObjectRecord, dumps, now_us
 from ..metadata.tables import MULTIPART_LOCATION
 from ..storage.base import BlobNotFound
 from . import Caller, Services
@@ -75,7 +75,7 @@ def create_multipart_upload(svc: Services, caller: Caller | None, bucket: str, k
         acl=object_acl.to_json() if object_acl else None, checksum_algorithm=checksum_algorithm,
         checksum_type=checksum_type, state="open", completed_etag=None, completed_checksum=None,
         lock_mode=lock_mode, lock_until=lock_until, legal_hold=legal_hold,
-        encryption=sealed.stored if sealed is not None else None)
+        encryption=sealed.stored if sealed is not None else None, tags=attrs.tags)
     try:
         svc.meta.create_upload(upload)
     except MissingBucket:
@@ -277,7 +277,8 @@ def _commit_completion(svc: Services, target: BucketRecord, key: str, upload_id:
         rows, offset = [], 0
         for part in chosen:
             rows.append({"part_number": part.part_number, "offset": offset, "size": part.size, "etag": part.etag,
-                         "checksums": None,
+                         # the part's own checksums: GetObjectAttributes lists them
+                         "checksums": dumps(part.checksums),
                          "data_location": composed.location if composed is not None else part.data_location})
             offset += part.size
         record = ObjectRecord(
@@ -287,7 +288,7 @@ def _commit_completion(svc: Services, target: BucketRecord, key: str, upload_id:
             storage_class=upload.storage_class,
             content_type=upload.content_type, content_headers=upload.content_headers,
             user_metadata=upload.user_metadata, checksums=checksums, acl=upload.acl, parts_count=len(chosen),
-            version_id=versions.new_version_id(target), encryption=upload.encryption)
+            version_id=versions.new_version_id(target), encryption=upload.encryption, tags=upload.tags)
         record.lock_mode, record.lock_until, record.legal_hold = (
             (upload.lock_mode, upload.lock_until, upload.legal_hold) if upload.lock_mode or upload.legal_hold is not None
             else object_lock.lock_for_new_version(target, None))

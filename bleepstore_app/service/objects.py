@@ -51,6 +51,7 @@ class ObjectAttributes:
     content_headers: dict = field(default_factory=dict)
     user_metadata: dict = field(default_factory=dict)
     storage_class: str = "STANDARD"
+    tags: dict = field(default_factory=dict)  # x-amz-tagging
 
 
 class InlineBlob(BlobReader):
@@ -157,7 +158,7 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
         content_headers=attrs.content_headers, user_metadata=attrs.user_metadata,
         checksums=dict(body.checksums), acl=object_acl.to_json() if object_acl else None,
         version_id=versions.new_version_id(target), lock_mode=lock_mode, lock_until=lock_until,
-        legal_hold=legal_hold, encryption=stored,
+        legal_hold=legal_hold, encryption=stored, tags=attrs.tags,
     )
     expected_etag = if_match.strip().removeprefix("W/").strip('"') if if_match is not None else None
     commit_object(svc, record, inline, if_none_match=if_none_match is not None, if_match=expected_etag,
@@ -372,8 +373,10 @@ def missing_object_error(svc: Services, caller: Caller | None, bucket: str, key:
     return errors.NoSuchKey(Key=key)
 
 
-def _acl_version(svc: Services, caller: Caller | None, bucket: str, key: str,
-                 version_id: str | None) -> ObjectRecord:
+def require_version(svc: Services, caller: Caller | None, bucket: str, key: str,
+                    version_id: str | None) -> ObjectRecord:
+    """The current version (or ``version_id``), not a delete marker, or the error
+    a read of it answers (the subresources of a version: ACL, tags)."""
     if version_id is not None:
         versions.check_version_id(version_id)
     record = svc.meta.get_object(bucket, key, version_id)
@@ -385,7 +388,7 @@ def _acl_version(svc: Services, caller: Caller | None, bucket: str, key: str,
 def get_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str,
                    version_id: str | None = None) -> acls.Acl:
     """GetObjectAcl."""
-    record = _acl_version(svc, caller, bucket, key, version_id)
+    record = require_version(svc, caller, bucket, key, version_id)
     acls.require(record.acl, record.owner_id, caller, acls.READ_ACP)
     return acls.load(record.acl, record.owner_id, record.owner_display_name)
 
@@ -394,7 +397,7 @@ def writable_acl_object(svc: Services, caller: Caller | None, bucket: str, key: 
                         version_id: str | None = None) -> ObjectRecord:
     """The object whose ACL the caller may replace (WRITE_ACP), or the error; a
     handler runs this before it reads the ACL document too."""
-    record = _acl_version(svc, caller, bucket, key, version_id)
+    record = require_version(svc, caller, bucket, key, version_id)
     acls.require(record.acl, record.owner_id, caller, acls.WRITE_ACP)
     return record
 

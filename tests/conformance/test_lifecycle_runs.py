@@ -181,3 +181,20 @@ def test_many_keys_across_batches(server, s3, bucket):
               {"ID": "d", "Filter": {"Prefix": "d/"}, "Status": "Enabled", "Expiration": {"Days": 1}})
     assert server.lifecycle(days_later(3)) == {"expiration": 1150}
     assert keys(s3, bucket) == ["b/0", "c/0"]
+
+
+def test_tag_filters_use_each_objects_tag_set(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="a", Body=b"x", Tagging="class=scratch&team=x")
+    s3.put_object(Bucket=bucket, Key="b", Body=b"x", Tagging="class=keep")
+    s3.put_object(Bucket=bucket, Key="c", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="d", Body=b"x", Tagging="class=scratch")
+    put_rules(s3, bucket, {"ID": "and", "Filter": {"And": {"Prefix": "", "Tags": [
+        {"Key": "class", "Value": "scratch"}, {"Key": "team", "Value": "x"}]}},
+        "Status": "Enabled", "Expiration": {"Days": 1}},
+        {"ID": "tag", "Filter": {"Tag": {"Key": "class", "Value": "keep"}}, "Status": "Enabled",
+         "Expiration": {"Days": 30}})
+    head = s3.head_object(Bucket=bucket, Key="a")
+    assert head["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"].endswith('rule-id="and"')
+    assert "x-amz-expiration" not in s3.head_object(Bucket=bucket, Key="d")["ResponseMetadata"]["HTTPHeaders"]
+    assert server.lifecycle(days_later(3)) == {"expiration": 1}
+    assert keys(s3, bucket) == ["b", "c", "d"]

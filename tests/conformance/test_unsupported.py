@@ -26,7 +26,8 @@ NEW_OBJECT_REFUSALS = [
     ("lock-retention", {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": LOCK_UNTIL},
      ("InvalidRequest", 400)),
     ("lock-legal-hold", {"ObjectLockLegalHoldStatus": "ON"}, ("InvalidRequest", 400)),
-    ("tagging", {"Tagging": "team=blue"}, NOT_IMPLEMENTED),
+    # Tagging is implemented (tests/conformance/test_tagging.py); a bad tag set is refused.
+    ("tagging-aws-prefix", {"Tagging": "aws:team=blue"}, ("InvalidTag", 400)),
     ("website-redirect", {"WebsiteRedirectLocation": "/elsewhere"}, NOT_IMPLEMENTED),
     ("glacier", {"StorageClass": "GLACIER"}, ("InvalidStorageClass", 400)),
     ("deep-archive", {"StorageClass": "DEEP_ARCHIVE"}, ("InvalidStorageClass", 400)),
@@ -67,11 +68,12 @@ def test_create_multipart_upload_refused_starts_nothing(s3, bucket, label, extra
 
 
 @pytest.mark.parametrize("label, extra, expected", NEW_OBJECT_REFUSALS + [
-    ("tagging-replace", {"TaggingDirective": "REPLACE", "Tagging": "team=blue"}, NOT_IMPLEMENTED),
+    ("tagging-replace-too-many", {"TaggingDirective": "REPLACE",
+                                  "Tagging": "&".join(f"k{i}=v" for i in range(11))}, ("BadRequest", 400)),
     ("checksum-algorithm", {"ChecksumAlgorithm": "SHA256"}, NOT_IMPLEMENTED),
     ("if-none-match", {"IfNoneMatch": "*"}, NOT_IMPLEMENTED),
     ("tagging-directive-unknown", {"TaggingDirective": "MERGE"}, ("InvalidArgument", 400)),
-], ids=LABELS + ["tagging-replace", "checksum-algorithm", "if-none-match",
+], ids=LABELS + ["tagging-replace-too-many", "checksum-algorithm", "if-none-match",
                  "tagging-directive-unknown"])
 def test_copy_object_refused_stores_nothing(s3, bucket, label, extra, expected):
     s3.put_object(Bucket=bucket, Key="src", Body=b"source")
@@ -88,13 +90,14 @@ def test_copy_object_if_none_match_does_not_overwrite(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"old"
 
 
-def test_copy_object_tagging_directive_replace_without_tags_is_exact(s3, bucket):
-    # No object has tags: REPLACE with none (and COPY) give the copy none, as S3 would.
-    s3.put_object(Bucket=bucket, Key="src", Body=b"source")
+def test_copy_object_tagging_directive(s3, bucket):
+    # COPY (the default) copies the source's tags; REPLACE without x-amz-tagging sets none.
+    s3.put_object(Bucket=bucket, Key="src", Body=b"source", Tagging="team=blue")
+    expected = {"REPLACE": [], "COPY": [{"Key": "team", "Value": "blue"}]}
     for directive in ("REPLACE", "COPY"):
         s3.copy_object(Bucket=bucket, Key=f"dst-{directive}", CopySource={"Bucket": bucket, "Key": "src"},
                        TaggingDirective=directive)
-        assert s3.get_object_tagging(Bucket=bucket, Key=f"dst-{directive}")["TagSet"] == []
+        assert s3.get_object_tagging(Bucket=bucket, Key=f"dst-{directive}")["TagSet"] == expected[directive]
 
 
 def test_put_object_empty_tagging_is_exact(server, s3, bucket):
@@ -366,7 +369,7 @@ def test_get_object_tagging(s3, s3_other, bucket):
     ("get_bucket_cors", "put_bucket_cors",
      {"CORSConfiguration": {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}),
     ("get_bucket_cors", "delete_bucket_cors", {}),
-    ("get_bucket_tagging", "put_bucket_tagging", {"Tagging": {"TagSet": [{"Key": "a", "Value": "b"}]}}),
+    ("get_bucket_policy", "put_bucket_policy", {"Policy": '{"Version": "2012-10-17", "Statement": []}'}),
     ("get_bucket_policy", "delete_bucket_policy", {}),
 ])
 def test_configuration_writes_stay_not_implemented(s3, bucket, read, call, kwargs):

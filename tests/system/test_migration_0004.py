@@ -23,10 +23,12 @@ from botocore.exceptions import ClientError
 
 from ..conftest import ENGINES
 from ..servers import Server, write_config
-from .test_migration_0003 import (MIB, NO_AUTOMIGRATE, ROOT, canonical, clients, flask_db, head_view, listing,
+from .test_migration_0003 import (HEAD, MIB, NO_AUTOMIGRATE, ROOT, canonical, clients, flask_db, head_view, listing,
                                   read, schema, schema_revision, sha, snapshot, strip)
 
 OLD_RELEASE = "7b908dc"  # the release whose schema head is 0003
+# Later revisions (0005...) apply too when the current code migrates to its HEAD; the
+# refusal under test is 0004's own, so that test takes the database down to 0004 first.
 ENCRYPTED_TABLES = ("buckets", "objects", "object_versions", "multipart_uploads")
 
 
@@ -294,7 +296,7 @@ def test_upgrade_from_the_0003_release(tmp_path, db_env, old_release):
     srv = Server(tmp_path, db_env).start()  # migrates on start
     try:
         current = flask_db(db_env, "current")
-        assert "0004 (head)" in current.stdout, current.stdout + current.stderr
+        assert f"{HEAD} (head)" in current.stdout, current.stdout + current.stderr
         assert encrypted_rows(db_env) == dict.fromkeys(ENCRYPTED_TABLES, 0)
         s3, s3_other = clients(srv)
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == recorded["buckets"]
@@ -391,7 +393,7 @@ def test_downgrade_refused_while_encrypted_data_exists(tmp_path, db_env, old_rel
     up = flask_db(db_env, "upgrade")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "Running upgrade 0003 -> 0004" in up.stdout + up.stderr
-    assert schema_revision(db_env) == "0004"
+    assert schema_revision(db_env) == HEAD
 
     secret_small, secret_big = b"SSE-S3 inline secret " * 10, b"SSE-S3 blob secret " * 20_000
     srv = Server(tmp_path, dict(db_env, **NO_AUTOMIGRATE)).start()  # nothing left to migrate
@@ -413,6 +415,8 @@ def test_downgrade_refused_while_encrypted_data_exists(tmp_path, db_env, old_rel
         srv.stop()
     assert encrypted_rows(db_env) == {"buckets": 1, "objects": 3, "object_versions": 1, "multipart_uploads": 1}
 
+    to_0004 = flask_db(db_env, "downgrade", "0004")  # the later revisions hold nothing here
+    assert to_0004.returncode == 0, to_0004.stdout + to_0004.stderr
     before, before_schema = snapshot(db_env), schema(db_env)
     down = flask_db(db_env, "downgrade", "0003")
     assert down.returncode != 0, down.stdout + down.stderr
@@ -423,6 +427,8 @@ def test_downgrade_refused_while_encrypted_data_exists(tmp_path, db_env, old_rel
     assert schema_revision(db_env) == "0004"
     assert snapshot(db_env) == before, "a refused downgrade changed the database"
     assert schema(db_env) == before_schema, "a refused downgrade changed the schema"
+    back = flask_db(db_env, "upgrade")
+    assert back.returncode == 0, back.stdout + back.stderr
 
     srv = Server(tmp_path, dict(db_env, **NO_AUTOMIGRATE)).start()
     try:
@@ -461,9 +467,9 @@ def test_downgrade_to_0003_without_encrypted_data_keeps_every_object(tmp_path, d
     """A 0004 database that never held encrypted data downgrades to 0003, to the
     schema 0003 itself makes, and the 0003 release then serves every object,
     version, ACL and open upload written by the current code, and writes again."""
-    srv = Server(tmp_path, db_env).start()  # a fresh database, migrated to 0004 on start
+    srv = Server(tmp_path, db_env).start()  # a fresh database, migrated to the head on start
     try:
-        assert schema_revision(db_env) == "0004"
+        assert schema_revision(db_env) == HEAD
         s3, s3_other = clients(srv)
         recorded = fill(s3, s3_other, canonical(s3_other))
     finally:
@@ -505,5 +511,5 @@ def test_downgrade_to_0003_without_encrypted_data_keeps_every_object(tmp_path, d
         srv.stop()
     up = flask_db(db_env, "upgrade")  # and up again, over what the 0003 release wrote since
     assert up.returncode == 0, up.stdout + up.stderr
-    assert schema_revision(db_env) == "0004"
+    assert schema_revision(db_env) == HEAD
     assert encrypted_rows(db_env) == dict.fromkeys(ENCRYPTED_TABLES, 0)

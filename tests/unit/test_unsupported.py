@@ -34,6 +34,7 @@ IMPLEMENTED = {
     "x-amz-server-side-encryption-customer-key-MD5", "x-amz-copy-source-server-side-encryption-customer-algorithm",
     "x-amz-copy-source-server-side-encryption-customer-key",
     "x-amz-copy-source-server-side-encryption-customer-key-MD5",
+    "x-amz-tagging", "x-amz-tagging-directive",
     # GetObjectAttributes.
     "x-amz-object-attributes", "x-amz-max-parts", "x-amz-part-number-marker",
 }
@@ -66,7 +67,7 @@ def test_refusals_name_headers_s3_defines_there():
     assert {(name, op) for name, op in REFUSED if name not in MODEL_HEADERS[op]} == set()
 
 
-@pytest.mark.parametrize("header", ["x-amz-tagging", "x-amz-object-lock-event-hold",
+@pytest.mark.parametrize("header", ["x-amz-object-lock-event-hold",
                                     "x-amz-website-redirect-location"])
 def test_feature_headers_refused_on_put_object(header):
     assert (header, "PutObject") in REFUSED

@@ -22,6 +22,6 @@ def handles(operation: str):
 
 def load_all() -> dict[str, Callable]:
     """Import every handler module (registration happens at import)."""
-    from . import (acl, bucket_config, buckets, encryption, lifecycle, listing, multipart, object_lock,  # noqa: F401
-                   objects, service, versions)
+    from . import (acl, attributes, bucket_config, buckets, encryption, lifecycle, listing,  # noqa: F401
+                   multipart, object_lock, objects, service, tagging, versions)
     return HANDLERS

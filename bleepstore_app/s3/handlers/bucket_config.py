@@ -1,6 +1,6 @@
 """Reads of bucket (and object) configurations BleepStore never holds.
 
-BleepStore has no CORS, tags, policies,
+BleepStore has no CORS, policies,
 website, replication, public access block, ownership controls,
 logging, notifications, requester pays or transfer acceleration yet, so every
 bucket is in the state S3 calls "never configured". Each Get answers exactly
@@ -15,7 +15,7 @@ cover them); a missing bucket is NoSuchBucket.
 from __future__ import annotations
 
 from ... import errors
-from ...service import buckets, objects
+from ...service import buckets
 from .. import xml
 from ..responses import S3Result
 from . import handles
@@ -53,16 +53,6 @@ def get_bucket_request_payment(svc, req) -> S3Result:
     return S3Result(xml=xml.document("RequestPaymentConfiguration", xml.el("Payer", "BucketOwner")))
 
 
-@handles("GetObjectTagging")
-def get_object_tagging(svc, req) -> S3Result:
-    """An existing object's tag set is empty. S3 lets the object's owner read it
-    (no ACL grant covers tagging); get_object_acl tells existence and the owner."""
-    acl = objects.get_object_acl(svc, req.caller, req.bucket, req.key, req.query.get("versionId"))
-    if req.caller is None or req.caller.owner_id != acl.owner_id:
-        raise errors.AccessDenied()
-    return S3Result(xml=xml.document("Tagging", "<TagSet/>"))
-
-
 def _not_configured(operation: str, error: type[errors.S3Error]) -> None:
     """Register the handler of a Get whose answer, never configured, is ``error``."""
     @handles(operation)
@@ -73,7 +63,6 @@ def _not_configured(operation: str, error: type[errors.S3Error]) -> None:
 
 
 _not_configured("GetBucketCors", errors.NoSuchCORSConfiguration)
-_not_configured("GetBucketTagging", errors.NoSuchTagSet)
 _not_configured("GetBucketPolicy", errors.NoSuchBucketPolicy)
 _not_configured("GetBucketPolicyStatus", errors.NoSuchBucketPolicy)  # no policy: no status either
 _not_configured("GetBucketWebsite", errors.NoSuchWebsiteConfiguration)

@@ -173,6 +173,10 @@ def copy_object(svc, req) -> S3Result:
     if directive not in ("COPY", "REPLACE"):
         raise errors.InvalidArgument("Unknown metadata directive.", ArgumentName="x-amz-metadata-directive",
                                      ArgumentValue=directive)
+    tagging_directive = (req.headers.get("x-amz-tagging-directive") or "COPY").strip().upper()
+    if tagging_directive not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument("Unknown tagging directive.", ArgumentName="x-amz-tagging-directive",
+                                     ArgumentValue=tagging_directive)
     lock = h.lock_request(req.headers)
     sse = encryption_headers.sse_request(svc, req)
     record, source = copy.copy_object(
@@ -180,7 +184,8 @@ def copy_object(svc, req) -> S3Result:
         h.object_attributes(req.headers), req.headers.get("x-amz-storage-class"),
         h.conditions(req.headers, prefix="x-amz-copy-source-"), acl=header_acl(svc, req),
         source_version_id=src_version, lock=lock, sse=sse,
-        source_customer=encryption_headers.customer_key(svc, req, copy_source=True))
+        source_customer=encryption_headers.customer_key(svc, req, copy_source=True),
+        tags=h.tagging(req.headers.get("x-amz-tagging")) if tagging_directive == "REPLACE" else None)
     checksums = "".join(xml.el(f"Checksum{alg}", value) for alg, value in record.checksums.items())
     out = encryption_headers.response_headers(svc, record.encryption, sse and sse.customer, sse)
     if src_version is not None or source.version_id != NULL_VERSION:

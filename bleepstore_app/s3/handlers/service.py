@@ -1,6 +1,8 @@
 """Service-level operations: ListBuckets."""
 from __future__ import annotations
 
+import re
+
 from ... import errors
 from ...service import buckets
 from .. import xml
@@ -9,6 +11,7 @@ from . import handles
 from .listing import _decode_token, _encode_token
 
 MAX_BUCKETS = 10_000
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")  # generous: any name a bucket may ever have had
 
 
 @handles("ListBuckets")
@@ -23,14 +26,15 @@ def list_buckets(svc, req) -> S3Result:
     limit = _max_buckets(q.get("max-buckets"))
     token = q.get("continuation-token")
     after = _decode_token(token) if token is not None else ""
-    found = [b for b in buckets.list_buckets(svc, req.caller)  # sorted by name
-             if b.name.startswith(prefix) and b.name > after and (region is None or b.region == region)]
-    page = found[:limit]
+    if token is not None and not _TOKEN_NAME.fullmatch(after):  # we only ever hand out bucket names
+        raise errors.InvalidArgument("The continuation token provided is incorrect",
+                                     ArgumentName="continuation-token", ArgumentValue=token)
+    page, more = buckets.list_buckets(svc, req.caller, prefix=prefix, region=region, after=after, limit=limit)
     entries = "".join(
         f"<Bucket>{xml.el('Name', b.name)}{xml.el('CreationDate', xml.iso8601(b.created_at))}"
         f"{xml.el('BucketRegion', b.region)}</Bucket>" for b in page)
     fields = [f"<Buckets>{entries}</Buckets>", xml.owner(req.caller.owner_id, req.caller.display_name)]
-    if len(found) > limit:
+    if more:
         fields.append(xml.el("ContinuationToken", _encode_token(page[-1].name)))
     if "prefix" in q:
         fields.append(xml.el("Prefix", prefix))
