@@ -123,6 +123,18 @@ class _Pass:
         record = self.meta.get_bucket(name)
         return record, (enabled_rules(record) if record is not None and record.lifecycle else [])
 
+    def _batch(self, rules: list[dict], after: str, fetch) -> list:
+        """Up to one batch of rows after key ``after``, from the key ranges of the
+        rules' prefixes in order; ``fetch(low, high, limit)`` reads one range."""
+        rows: list = []
+        for low, high in _ranges([r["filter"]["prefix"] for r in rules]):
+            if high is not None and high <= after:
+                continue
+            rows += fetch(low, high, self.batch - len(rows))
+            if len(rows) >= self.batch:
+                break
+        return rows
+
     # -- current versions ------------------------------------------------------------
 
     def _current(self, name: str, resume: dict | None) -> None:
@@ -133,13 +145,8 @@ class _Pass:
             if not rules:
                 return
             markers = [r for r in rules if r["expiration"].get("marker")]
-            rows = []
-            for low, high in _ranges([r["filter"]["prefix"] for r in rules]):
-                if high is not None and high <= after:
-                    continue
-                rows += self.meta.lifecycle_current(name, after, low, high, self.batch - len(rows), bool(markers))
-                if len(rows) >= self.batch:
-                    break
+            rows = self._batch(rules, after, lambda low, high, limit: self.meta.lifecycle_current(
+                name, after, low, high, limit, bool(markers)))
             if not rows:
                 return
             todo, expect = [], {}
@@ -168,13 +175,8 @@ class _Pass:
             rules = [r for r in rules if "noncurrent" in r]
             if not rules:
                 return
-            rows = []
-            for low, high in _ranges([r["filter"]["prefix"] for r in rules]):
-                if high is not None and high <= key:
-                    continue
-                rows += self.meta.lifecycle_noncurrent(name, key, seq, low, high, self.batch - len(rows))
-                if len(rows) >= self.batch:
-                    break
+            rows = self._batch(rules, key, lambda low, high, limit: self.meta.lifecycle_noncurrent(
+                name, key, seq, low, high, limit))
             if not rows:
                 return
             todo = []
@@ -201,13 +203,8 @@ class _Pass:
             rules = [r for r in rules if "abort_days" in r]
             if not rules:
                 return
-            rows = []
-            for low, high in _ranges([r["filter"]["prefix"] for r in rules]):
-                if high is not None and high <= key:
-                    continue
-                rows += self.meta.lifecycle_uploads(name, key, upload, low, high, self.batch - len(rows))
-                if len(rows) >= self.batch:
-                    break
+            rows = self._batch(rules, key, lambda low, high, limit: self.meta.lifecycle_uploads(
+                name, key, upload, low, high, limit))
             if not rows:
                 return
             owner = _owner(record)
