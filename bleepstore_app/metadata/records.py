@@ -60,6 +60,10 @@ class BucketRecord:
     encryption: str | None = None     # JSON text: the default encryption of new objects
     tagging: str | None = None        # JSON text: the bucket's tag set
     lifecycle: str | None = None      # JSON text: the lifecycle rules (service/lifecycle.py)
+    cors: str | None = None           # JSON text: the CORS rules
+    policy: str | None = None         # the bucket policy document (JSON text, as stored)
+    public_access_block: str | None = None  # JSON text: the four public access block flags
+    ownership_controls: str | None = None   # JSON text: the object ownership setting (None: default)
 
     @property
     def lock_config(self) -> dict | None:

@@ -43,7 +43,8 @@ o, b, cr, inl = t.objects.c, t.buckets.c, t.credentials.c, t.inline_data.c
 up, pt = t.multipart_uploads.c, t.multipart_parts.c
 
 _BUCKET_COLUMNS = (b.name, b.owner_id, b.owner_display_name, b.region, b.created_at, b.acl, b.versioning,
-                   b.object_lock, b.encryption, b.tagging, b.lifecycle)
+                   b.object_lock, b.encryption, b.tagging, b.lifecycle, b.cors, b.policy,
+                   b.public_access_block, b.ownership_controls)
 _OBJECT_COLUMNS = tuple(t.objects.c)
 _OBJECT_NAMES = tuple(c.name for c in _OBJECT_COLUMNS)
 _LISTING_COLUMNS = (o.key, o.size, o.etag, o.last_modified, o.storage_class, o.owner_id, o.owner_display_name)
@@ -69,6 +70,10 @@ _NAME_END = "\U0010ffff"  # sorts after every bucket name, as UTF-8 bytes too
 _NO_LIMIT = 2**31 - 1  # a LIMIT both engines take (SQLite refuses LIMIT NULL)
 Q_CREATE_BUCKET = Prepared(lambda d: _dialect_insert(d, t.buckets).values(
     {c.name: bindparam(c.name) for c in _BUCKET_COLUMNS}).on_conflict_do_nothing(index_elements=["name"]))
+# The bucket configurations stored whole as one JSON text column each (0006).
+_ACCESS_CONFIG_COLUMNS = ("cors", "policy", "public_access_block", "ownership_controls")
+Q_SET_BUCKET_CONFIG = {name: Prepared(update(t.buckets).where(b.name == bindparam("b_name"))
+                                      .values({name: bindparam("value")})) for name in _ACCESS_CONFIG_COLUMNS}
 Q_ANY_OBJECT_IN = Prepared(select(o.key).where(o.bucket == bindparam("bucket")).limit(1))
 Q_PARTS_IN_BUCKET = Prepared(select(pt.data_location).join(t.multipart_uploads, up.upload_id == pt.upload_id)
                              .where(up.bucket == bindparam("bucket")))
@@ -162,14 +167,17 @@ class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQuer
     def create_bucket(self, record: BucketRecord) -> BucketRecord | None:
         """Create the bucket; return the existing one instead if the name is taken."""
         def work(cur: Cursor) -> BucketRecord | None:
-            if cur.run(Q_CREATE_BUCKET, name=record.name, owner_id=record.owner_id,
-                       owner_display_name=record.owner_display_name, region=record.region,
-                       created_at=record.created_at, acl=record.acl, versioning=record.versioning,
-                       object_lock=record.object_lock) == 1:
+            if cur.run(Q_CREATE_BUCKET, **{c.name: getattr(record, c.name) for c in _BUCKET_COLUMNS}) == 1:
                 return None
             row = cur.one(Q_BUCKET, name=record.name)
             return BucketRecord(*row) if row else None
         return self.db.write(work)
+
+    def set_bucket_config(self, name: str, column: str, value: str | None) -> bool:
+        """Store (text) or clear (None) one of the bucket's access configurations:
+        "cors", "policy", "public_access_block" or "ownership_controls". False when
+        the bucket no longer exists."""
+        return self.db.write(lambda cur: cur.run(Q_SET_BUCKET_CONFIG[column], b_name=name, value=value)) == 1
 
     def get_bucket(self, name: str) -> BucketRecord | None:
         row = self.db.read(lambda cur: cur.one(Q_BUCKET, name=name))

@@ -62,6 +62,13 @@ buckets = Table(
     # JSON text: the lifecycle rules (PutBucketLifecycleConfiguration), parsed and
     # validated (service/lifecycle.py); NULL: none.
     Column("lifecycle", Text, nullable=True),
+    # JSON text, NULL when none (0006): the CORS rules (PutBucketCors), the bucket
+    # policy document (PutBucketPolicy), the public access block's four flags
+    # (PutPublicAccessBlock) and the object ownership setting (PutBucketOwnershipControls).
+    Column("cors", Text, nullable=True),
+    Column("policy", Text, nullable=True),
+    Column("public_access_block", Text, nullable=True),
+    Column("ownership_controls", Text, nullable=True),
 )
 
 NULL_VERSION = "null"
