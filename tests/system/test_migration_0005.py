@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from ..conftest import ENGINES
 from ..servers import Server, write_config
-from .test_migration_0003 import (MIB, NO_AUTOMIGRATE, ROOT, canonical, clients, flask_db, head_view, read,
+from .test_migration_0003 import (HEAD, MIB, NO_AUTOMIGRATE, ROOT, canonical, clients, flask_db, head_view, read,
                                   schema, schema_revision, sha, snapshot, strip)
 from .test_migration_0004 import (assert_reads_back, complete_inflight, fill, multipart, put_sse_s3,
                                   version_view)
@@ -232,7 +232,7 @@ def test_upgrade_from_the_0004_release(tmp_path, db_env, old_release):
     srv = Server(tmp_path, db_env).start()  # migrates on start
     try:
         current = flask_db(db_env, "current")
-        assert "0005 (head)" in current.stdout, current.stdout + current.stderr
+        assert f"{HEAD} (head)" in current.stdout, current.stdout + current.stderr
         assert tagged_rows(db_env) == NONE_TAGGED
         s3, s3_other = clients(srv)
         buckets = recorded["buckets"] + ["old-sse"]
@@ -347,7 +347,7 @@ def test_downgrade_refused_while_tags_exist(tmp_path, db_env, old_release, pg_da
     up = flask_db(db_env, "upgrade")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "Running upgrade 0004 -> 0005" in up.stdout + up.stderr
-    assert schema_revision(db_env) == "0005"
+    assert schema_revision(db_env) == HEAD
     assert tagged_rows(db_env) == NONE_TAGGED
 
     rule = {"ID": "expire-tmp", "Filter": {"Prefix": "tmp/"}, "Status": "Enabled", "Expiration": {"Days": 30}}
@@ -380,6 +380,8 @@ def test_downgrade_refused_while_tags_exist(tmp_path, db_env, old_release, pg_da
                 ("buckets", "tagging"): 1, ("buckets", "lifecycle"): int(lifecycle)}
     assert tagged_rows(db_env) == expected
 
+    to_0005 = flask_db(db_env, "downgrade", "0005")  # the later revisions hold nothing here
+    assert to_0005.returncode == 0, to_0005.stdout + to_0005.stderr
     before, before_schema = snapshot(db_env), schema(db_env)
     down = flask_db(db_env, "downgrade", "0004")
     assert down.returncode != 0, down.stdout + down.stderr
@@ -393,6 +395,8 @@ def test_downgrade_refused_while_tags_exist(tmp_path, db_env, old_release, pg_da
     assert schema_revision(db_env) == "0005"
     assert snapshot(db_env) == before, "a refused downgrade changed the database"
     assert schema(db_env) == before_schema, "a refused downgrade changed the schema"
+    back = flask_db(db_env, "upgrade")
+    assert back.returncode == 0, back.stdout + back.stderr
 
     srv = Server(tmp_path, dict(db_env, **NO_AUTOMIGRATE)).start()
     try:
