@@ -17,7 +17,7 @@ from ..logsafe import escape
 from ..metadata.records import MetadataUnavailable
 from ..storage.base import StorageError, StorageThrottled, StorageTimeout, StorageUnavailable
 from .handlers import load_all
-from .request import CredentialCache, authenticate, parse_request
+from .request import CredentialCache, authenticate, parse_request, settle_signature
 from .responses import render, render_error
 from .routing import resolve
 from .unsupported import check as refuse_unsupported
@@ -44,11 +44,20 @@ def s3_request(_path: str = ""):
         req.operation = environ["bleepstore.operation"] = resolve(
             req.method, req.bucket, req.key, req.query, req.headers)
         authenticate(req, state.credentials, state.services.settings.region)
-        handler = HANDLERS.get(req.operation)
-        if handler is None:
-            raise errors.NotImplemented(f"{req.operation} is not implemented.")
-        refuse_unsupported(state.services, req)  # before the handler reads or stores anything
-        return render(handler(state.services, req), req.method, request_id)
+        try:
+            handler = HANDLERS.get(req.operation)
+            if handler is None:
+                raise errors.NotImplemented(f"{req.operation} is not implemented.")
+            refuse_unsupported(state.services, req)  # before the handler reads or stores anything
+            result = handler(state.services, req)
+        except Exception:
+            # A signature over a streamed body is proven only by the body: until
+            # then the handler's own error is not the answer (settle raises
+            # SignatureDoesNotMatch instead).
+            settle_signature(req)
+            raise
+        settle_signature(req)  # a no-op: the handler read (and so proved) its body
+        return render(result, req.method, request_id)
     except errors.S3Error as err:
         return render_error(err, environ["REQUEST_METHOD"], req.resource if req else "/", request_id)
     except MetadataUnavailable as exc:
