@@ -56,7 +56,11 @@ def test_compose_file_passes_the_check_jsonschema_cli():
 
 def test_services_and_their_order(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "migrate", "bleepstore", "nginx"}
+    # Without a profile: the store itself; Prometheus and Grafana only with "monitoring".
+    assert {name for name, svc in services.items() if not svc.get("profiles")} == {
+        "postgres", "migrate", "bleepstore", "nginx"}
+    assert {name: svc.get("profiles") for name, svc in services.items() if svc.get("profiles")} == {
+        "prometheus": ["monitoring"], "grafana": ["monitoring"]}
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["bleepstore"]["depends_on"] == {
         "postgres": {"condition": "service_healthy"},
