@@ -65,9 +65,10 @@ NO_CONTENT = ("DeleteBucket", "DeleteObject", "AbortMultipartUpload")
 
 OPERATOR_PATHS = {
     "/healthz": ("Liveness", "200 while the process answers.", "text/plain"),
-    "/readyz": ("Readiness", "200 when the metadata database and storage answer, else 503.", "text/plain"),
-    "/health": ("Component health", "Each component's status and latency (503 if one is down).",
-                "application/json"),
+    "/readyz": ("Readiness", "200 with an empty body when the metadata database and storage answer, "
+                             "else 503 naming what is unavailable.", "text/plain"),
+    "/health": ("Component health", "status, and checks.metadata / checks.storage with status and latency_ms "
+                                    "each (503 if one is down).", "application/json"),
     "/metrics": ("Prometheus metrics", "All gunicorn workers' metrics, summed.", "text/plain"),
     "/openapi.json": ("This document", "The OpenAPI description.", "application/json"),
     "/docs": ("Swagger UI", "This document, browsable.", "text/html"),

@@ -143,35 +143,62 @@ def test_create_bucket_with_a_configuration_body(server, s3, bucket):
 
 # -- curl --aws-sigv4 -----------------------------------------------------------------------
 
-def curl(*args: str) -> subprocess.CompletedProcess:
+def curl(*args: str, secret: str = SECRET_KEY) -> tuple[int, bytes, str]:
+    """curl --aws-sigv4 (status, body, its -v trace of the request headers)."""
     exe = shutil.which("curl")
     if exe is None:
         pytest.fail("curl is not installed (apt-get install curl): the curl --aws-sigv4 test needs it")
-    return subprocess.run([exe, "-sS", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{ACCESS_KEY}:{SECRET_KEY}",
+    proc = subprocess.run([exe, "-sS", "-v", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{ACCESS_KEY}:{secret}",
                            "-o", "-", "-w", "\n%{http_code}", *args], capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    body, status = proc.stdout.rsplit(b"\n", 1)
+    sent = "\n".join(line[2:] for line in proc.stderr.decode(errors="replace").splitlines() if line.startswith("> "))
+    return int(status), body, sent
 
 
 def test_curl_aws_sigv4_put_and_get(server, s3, bucket, tmp_path):
+    """curl hashes a --data-binary body into the signature (and sends no
+    x-amz-content-sha256): the server checks it against the body received."""
     body = b"sent by curl --aws-sigv4\n" * 1000
     source = tmp_path / "upload.bin"
     source.write_bytes(body)
     url = f"{server.endpoint}{key_path(bucket, 'curl.bin')}"
-    put = curl("-T", str(source), url)
-    assert put.returncode == 0, put.stderr
-    assert put.stdout.rsplit(b"\n", 1)[1] == b"200", put.stdout[-500:]
-    assert s3.get_object(Bucket=bucket, Key="curl.bin")["Body"].read() == body
-    got = curl(url)
-    assert got.returncode == 0, got.stderr
-    content, status = got.stdout.rsplit(b"\n", 1)
-    assert (status, content) == (b"200", body)
-    # The refused side: the same command with a wrong secret.
-    exe = shutil.which("curl")
-    wrong = subprocess.run([exe, "-sS", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{ACCESS_KEY}:wrong",
-                            "-o", "-", "-w", "\n%{http_code}", "-T", str(source),
-                            f"{server.endpoint}{key_path(bucket, 'curl-wrong.bin')}"], capture_output=True, timeout=60)
-    content, status = wrong.stdout.rsplit(b"\n", 1)
-    assert status == b"403" and b"<Code>SignatureDoesNotMatch</Code>" in content
+    status, content, sent = curl("-X", "PUT", "--data-binary", f"@{source}", "-H", "Content-Type: text/plain", url)
+    assert "x-amz-content-sha256" not in sent.lower() and "AWS4-HMAC-SHA256" in sent
+    assert status == 200, content[-500:]
+    obj = s3.get_object(Bucket=bucket, Key="curl.bin")
+    assert (obj["Body"].read(), obj["ContentType"]) == (body, "text/plain")
+    status, content, _ = curl(url)
+    assert (status, content) == (200, body)
+    status, _, _ = curl("-I", url)
+    assert status == 200
+    # The refused side: the same upload with a wrong secret stores nothing.
+    wrong_url = f"{server.endpoint}{key_path(bucket, 'curl-wrong.bin')}"
+    status, content, _ = curl("-X", "PUT", "--data-binary", f"@{source}", wrong_url, secret="wrong")
+    assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in content
     assert_absent(s3, bucket, "curl-wrong.bin")
+    status, content, _ = curl(url, secret="wrong")
+    assert status == 403 and body not in content
+    status, _, _ = curl("-X", "DELETE", url)
+    assert status == 204
+    assert_absent(s3, bucket, "curl.bin")
+
+
+def test_curl_upload_file_is_stored_only_if_its_body_is_signed(server, s3, bucket, tmp_path):
+    """curl -T: curl before 8.x signs the EMPTY payload's hash while it sends the
+    file (it hashes only --data bodies) and sends no x-amz-content-sha256, so the
+    signature does not cover the body: refused, nothing stored. A curl that sends
+    x-amz-content-sha256 (UNSIGNED-PAYLOAD) with -T is an ordinary S3 signer: stored."""
+    source = tmp_path / "upload.bin"
+    source.write_bytes(b"t" * 5000)
+    status, content, sent = curl("-T", str(source), f"{server.endpoint}{key_path(bucket, 'uploaded.bin')}")
+    if "x-amz-content-sha256" in sent.lower():
+        assert status == 200, content[-500:]
+        assert s3.get_object(Bucket=bucket, Key="uploaded.bin")["Body"].read() == b"t" * 5000
+    else:
+        assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in content, (status, content[-500:])
+        assert_absent(s3, bucket, "uploaded.bin")
+        assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
 
 # -- dated by the Date header alone ---------------------------------------------------------
