@@ -141,6 +141,24 @@ def test_create_bucket_with_a_configuration_body(server, s3, bucket):
     assert generic(server, "DELETE", key_path(name)).status_code == 204
 
 
+# -- requests-aws4auth ----------------------------------------------------------------------
+
+def test_requests_aws4auth_put_and_get(server, s3, bucket):
+    """requests-aws4auth signs the body's hash and sends it as x-amz-content-sha256."""
+    from requests_aws4auth import AWS4Auth
+    auth = AWS4Auth(ACCESS_KEY, SECRET_KEY, "us-east-1", "s3")
+    url = f"{server.endpoint}{key_path(bucket, 'aws4auth.bin')}"
+    body = b"requests-aws4auth" * 3000
+    put = requests.put(url, data=body, auth=auth, timeout=60)
+    assert put.status_code == 200, put.content[:500]
+    got = requests.get(url, auth=auth, timeout=60)
+    assert (got.status_code, got.content) == (200, body)
+    wrong = requests.put(f"{server.endpoint}{key_path(bucket, 'aws4auth-wrong.bin')}", data=body, timeout=60,
+                         auth=AWS4Auth(ACCESS_KEY, "wrong", "us-east-1", "s3"))
+    assert_error(wrong, "SignatureDoesNotMatch", 403)
+    assert_absent(s3, bucket, "aws4auth-wrong.bin")
+
+
 # -- curl --aws-sigv4 -----------------------------------------------------------------------
 
 def curl(*args: str, secret: str = SECRET_KEY) -> tuple[int, bytes, str]:
