@@ -207,13 +207,30 @@ def test_source_ip_and_secure_transport_conditions(server, s3, bucket):
     s3.put_bucket_policy(Bucket=bucket, Policy=_policy(
         _stmt("Deny", "*", "s3:GetObject", _arn(bucket, "*"), {"NotIpAddress": {"aws:SourceIp": "127.0.0.0/8"}})))
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"data"
-    # X-Forwarded-For from an untrusted peer is not believed... (the test server trusts
-    # 127.0.0.1, as behind nginx: the proxy's appended address is the client's)
+    # Behind the trusted proxy, the address it saw (the last X-Forwarded-For entry)
     s3.put_bucket_policy(Bucket=bucket, Policy=_policy(
-        _stmt("Deny", "*", "s3:GetObject", _arn(bucket, "*"), {"Bool": {"aws:SecureTransport": "false"}})))
+        _stmt("Deny", "*", "s3:GetObject", _arn(bucket, "*"), {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}})))
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"data"
+    if not getattr(server, "proxied", False):  # (the cluster's nginx writes X-Forwarded-For itself)
+        forwarded = signed_request(server, "GET", key_path(bucket, "k"),
+                                   headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.9"})
+        assert forwarded.status_code == 403
+
+
+def test_secure_transport_condition_over_tls(s3, bucket, tls_endpoint):
+    import boto3
+    from botocore.config import Config
+    from tests.servers import SECRET_KEY
+    url, ca_bundle = tls_endpoint
+    s3.put_object(Bucket=bucket, Key="k", Body=b"data")
+    s3.put_bucket_policy(Bucket=bucket, Policy=_policy(
+        _stmt("Deny", "*", "s3:*", [_arn(bucket), _arn(bucket, "*")], {"Bool": {"aws:SecureTransport": "false"}})))
     assert _error(s3.get_object, Bucket=bucket, Key="k") == ("AccessDenied", 403)
-    via_tls_proxy = signed_request(server, "GET", key_path(bucket, "k"), headers={"X-Forwarded-Proto": "https"})
-    assert via_tls_proxy.status_code == 200 and via_tls_proxy.content == b"data"
+    tls = boto3.client("s3", endpoint_url=url, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                       region_name="us-east-1", verify=ca_bundle, config=Config(s3={"addressing_style": "path"}))
+    assert tls.get_object(Bucket=bucket, Key="k")["Body"].read() == b"data"
+    tls.delete_bucket_policy(Bucket=bucket)  # the owner may, over plain HTTP too: checked below
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"data"
 
 
 def test_string_numeric_date_and_ifexists_conditions(server, s3, s3_other, bucket):
