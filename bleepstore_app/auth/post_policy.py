@@ -67,7 +67,8 @@ def decode(encoded: str) -> Policy:
     if len(encoded) > MAX_POLICY_BYTES:
         raise errors.MaxPostPreDataLengthExceededError()
     try:
-        document = json.loads(base64.b64decode(encoded.strip(), validate=True).decode("utf-8"))
+        # Some encoders wrap base64 at 60 or 76 columns; the signature covers the field as sent.
+        document = json.loads(base64.b64decode("".join(encoded.split()), validate=True).decode("utf-8"))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise _invalid("Invalid JSON.") from None
     if not isinstance(document, dict):
