@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from .. import errors
 
 MAX_FIELDS_BYTES = 20 * 1024  # names, values and part headers of every field before the file
-READ_SIZE = 64 * 1024
+READ_SIZE = 512 * 1024  # socket reads; the file's pieces stay above PARALLEL_HASH_MIN (auth/payload.py)
 MAX_PREAMBLE = 1024
 _ENCLOSURE = "Bucket POST must be of the enclosure-type multipart/form-data"
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
