@@ -342,3 +342,32 @@ def test_post_object_fields_after_file_are_ignored(server, s3, bucket):
     head = s3.head_object(Bucket=bucket, Key="after")
     assert head["Metadata"] == {} and head["ContentLength"] == 5
 
+
+
+def test_post_object_checksum_field_verified(server, s3, bucket):
+    body = b"checked body"
+    good = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    post = _presigned(s3, bucket, "sum", fields={"x-amz-checksum-sha256": good},
+                      conditions=[["starts-with", "$x-amz-checksum-sha256", ""]])
+    resp = _post(server, bucket, post["fields"], body)
+    assert resp.status_code == 204, resp.content
+    assert resp.headers["x-amz-checksum-sha256"] == good
+    head = s3.head_object(Bucket=bucket, Key="sum", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == good
+    s3.delete_object(Bucket=bucket, Key="sum")
+    assert_error(_post(server, bucket, post["fields"], b"other body"), "BadDigest", 400)
+    assert _keys(s3, bucket) == []
+
+
+def test_post_object_unicode_filename(server, s3, bucket):
+    post = _presigned(s3, bucket, "u/${filename}")
+    resp = _post(server, bucket, post["fields"], b"unicode", filename="\u00e9t\u00e9 \u6587.txt")
+    assert resp.status_code == 204, resp.content
+    assert _keys(s3, bucket) == ["u/\u00e9t\u00e9 \u6587.txt"]
+
+
+def test_post_object_unimplemented_field_refused(server, s3, bucket):
+    tagging = "<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>"
+    post = _presigned(s3, bucket, "tagged", fields={"tagging": tagging}, conditions=[{"tagging": tagging}])
+    assert_error(_post(server, bucket, post["fields"]), "NotImplemented", 501)
+    assert _keys(s3, bucket) == []
