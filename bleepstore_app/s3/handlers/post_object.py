@@ -43,9 +43,6 @@ class _Fields(dict):
     def __contains__(self, name) -> bool:
         return super().__contains__(name.lower())
 
-    def keys(self):
-        return list(super().keys())
-
 
 @handles("PostObject")
 def post_object(svc, req) -> S3Result:
