@@ -40,6 +40,7 @@ ROUTES: tuple[Route, ...] = (
     _r("GetBucketAcl", "GET", "bucket", "acl"),
     _r("PutBucketAcl", "PUT", "bucket", "acl"),
     _r("DeleteObjects", "POST", "bucket", "delete"),
+    _r("PostObject", "POST", "bucket"),  # a browser form upload (s3/form.py)
     _r("ListMultipartUploads", "GET", "bucket", "uploads"),
     _r("PutObject", "PUT", "object"),
     _r("CopyObject", "PUT", "object", header="x-amz-copy-source"),
