@@ -52,7 +52,6 @@ REFUSALS: tuple[Refusal, ...] = (
     Refusal(OBJECT_LOCK_EVENT_HOLD, _NEW_OBJECT, _not_implemented("Object Lock event holds")),
     # Every value: even ObjectWriter (what BleepStore does) would then have to be
     # read back by GetBucketOwnershipControls, which answers "not configured".
-    Refusal(("x-amz-object-ownership",), frozenset({"CreateBucket"}), _not_implemented("Object Ownership")),
     Refusal(("x-amz-bucket-namespace",), frozenset({"CreateBucket"}),
             _not_implemented("The account regional bucket namespace"),
             applies=lambda value: value.strip() != "global"),
@@ -80,6 +79,8 @@ ACCEPTED = {
                            "(every bucket here) S3 ignores it",
     "x-amz-bucket-object-lock-token": "it lets replication enable Object Lock on a replicated bucket; there is "
                                       "no replication",
+    "x-amz-confirm-remove-self-bucket-access": "it lets a PutBucketPolicy deny the owner the policy operations; "
+                                               "here the bucket owner always keeps them (s3/authorize.py)",
     "x-amz-mfa": "only a bucket with MFA delete requires it, and MFA delete cannot be enabled (no MFA devices)",
     "x-amz-optional-object-attributes": "RestoreStatus is only shown for archived objects; there are none",
     "x-amz-object-annotation-directive": "COPY and EXCLUDE agree when the source has no annotations",

@@ -25,10 +25,10 @@ from ..metadata.tables import MULTIPART_LOCATION
 from ..metadata.store import ObjectVersion
 from ..metadata.versions import DeleteOutcome
 from ..crypto.stream import DecryptingBlob, EncryptingReader, Segment, encrypt_bytes, segments_of
-from ..storage.base import BlobNotFound, BlobReader
-from . import Caller, Services
+from ..storage.base import BlobNotFound, BlobReader, read_full
+from . import Caller, Services, access
 from . import acl as acls
-from . import encryption, object_lock, versions
+from . import encryption, object_lock, ownership_controls, public_access_block, versions
 from .buckets import require_bucket, require_bucket_permission
 from .conditions import Conditions, check_read
 from .names import check_key
@@ -123,8 +123,9 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
                if_match: str | None = None, acl: acls.AclRequest | None = None,
                lock: object_lock.LockRequest | None = None,
                sse: encryption.SseRequest | None = None) -> ObjectRecord:
-    """PutObject. ``body`` is a VerifyingReader of exactly ``length`` bytes,
-    encrypted on its way to storage when ``sse`` or the bucket's default asks.
+    """PutObject. ``body`` is a VerifyingReader of exactly ``length`` bytes (None:
+    known at its end, as a POST form's file, which bounds its own size), encrypted
+    on its way to storage when ``sse`` or the bucket's default asks.
 
     Conditional writes: ``If-None-Match: *`` creates only; ``If-Match: <etag>``
     replaces only that version (412 PreconditionFailed otherwise); a delete
@@ -134,20 +135,29 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
         raise errors.NotImplemented("If-None-Match on PutObject supports only '*'.")
     owner, object_acl, target = prepare_write(svc, caller, bucket, key, attrs.storage_class, acl)
     lock_mode, lock_until, legal_hold = object_lock.lock_for_new_version(target, lock)
-    if length > svc.settings.max_object_size:
+    if length is not None and length > svc.settings.max_object_size:
         raise errors.EntityTooLarge(ProposedSize=length, MaxSizeAllowed=svc.settings.max_object_size)
     sealed = encryption.for_new_object(svc, target, key, sse)
 
     inline = None
-    if length <= svc.settings.inline_max_size:
+    source = body
+    if length is None:  # small enough to be inline? Read at most one byte more to know.
+        head = read_full(body, svc.settings.inline_max_size + 1)
+        if len(head) <= svc.settings.inline_max_size:
+            length, inline = len(head), head  # the body has ended and verified itself
+        else:
+            source = _Prepended(head, body)
+    elif length <= svc.settings.inline_max_size:
         inline = body.read_all()
+    if inline is not None:
         if sealed is not None:
             inline = encrypt_bytes(inline, sealed.object_key)
         location = uuid.uuid4().hex
     elif sealed is not None:
-        location = svc.storage.put(EncryptingReader(body, length, sealed.object_key)).location
+        location = svc.storage.put(EncryptingReader(source, length, sealed.object_key)).location
     else:
-        location = svc.storage.put(body).location
+        location = svc.storage.put(source).location
+    length = body.length if length is None else length
     stored = sealed.stored if sealed is not None else None
     record = ObjectRecord(
         bucket=bucket, key=key, size=length, last_modified=now_us(),
@@ -166,6 +176,20 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
     return record
 
 
+class _Prepended:
+    """``read(n)`` of ``head`` (already read from ``rest``), then of ``rest``."""
+
+    def __init__(self, head: bytes, rest) -> None:
+        self._head, self._rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            take = len(self._head) if n is None or n < 0 else n
+            out, self._head = self._head[:take], self._head[take:]
+            return out
+        return self._rest.read(n)
+
+
 def prepare_write(svc: Services, caller: Caller | None, bucket: str, key: str, storage_class: str | None,
                   acl: acls.AclRequest | None) -> tuple[Caller, acls.Acl | None, BucketRecord]:
     """The checks every write of a new object starts with (key, storage class,
@@ -176,9 +200,13 @@ def prepare_write(svc: Services, caller: Caller | None, bucket: str, key: str, s
         raise errors.InvalidStorageClass(StorageClassRequested=storage_class)
     target = require_bucket(svc, bucket)
     require_bucket_permission(target, caller, acls.WRITE)
-    owner = caller or acls.ANONYMOUS
+    ownership_controls.check_acl_request(target, acl)
+    writer = caller or acls.ANONYMOUS
+    owner = ownership_controls.object_owner(target, writer, acl) or writer
     bucket_owner = (target.owner_id, target.owner_display_name)
-    return owner, acl.build(owner.owner_id, owner.display_name, bucket_owner) if acl else None, target
+    built = acl.build(owner.owner_id, owner.display_name, bucket_owner) if acl else None
+    public_access_block.refuse_public_acl(target, built)
+    return owner, built, target
 
 
 def commit_object(svc: Services, record: ObjectRecord, inline: bytes | None, *,
@@ -359,7 +387,7 @@ def delete_entries(svc: Services, caller: Caller | None, target: BucketRecord,
 
 def check_read_access(svc: Services, caller: Caller | None, record: ObjectRecord) -> None:
     """GetObject/HeadObject need READ in the object's own ACL."""
-    acls.require(record.acl, record.owner_id, caller, acls.READ)
+    acls.require(record.acl, record.owner_id, caller, acls.READ, (record.bucket, record.key))
 
 
 def missing_object_error(svc: Services, caller: Caller | None, bucket: str, key: str) -> errors.S3Error:
@@ -368,6 +396,8 @@ def missing_object_error(svc: Services, caller: Caller | None, bucket: str, key:
     found = svc.meta.get_bucket(bucket)
     if found is None:
         return errors.NoSuchBucket(BucketName=bucket)
+    if access.policy_decision("s3:ListBucket", bucket) == "Allow":
+        return errors.NoSuchKey(Key=key)
     if not acls.allows(found.acl, found.owner_id, caller, acls.READ):
         return errors.AccessDenied()
     return errors.NoSuchKey(Key=key)
@@ -389,7 +419,11 @@ def get_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str,
                    version_id: str | None = None) -> acls.Acl:
     """GetObjectAcl."""
     record = require_version(svc, caller, bucket, key, version_id)
-    acls.require(record.acl, record.owner_id, caller, acls.READ_ACP)
+    acls.require(record.acl, record.owner_id, caller, acls.READ_ACP, (record.bucket, record.key))
+    state = access.current()
+    if state.acls_disabled:  # BucketOwnerEnforced: the bucket owner owns it, whatever was stored
+        target = require_bucket(svc, bucket)
+        return acls.private(target.owner_id, target.owner_display_name)
     return acls.load(record.acl, record.owner_id, record.owner_display_name)
 
 
@@ -398,7 +432,7 @@ def writable_acl_object(svc: Services, caller: Caller | None, bucket: str, key: 
     """The object whose ACL the caller may replace (WRITE_ACP), or the error; a
     handler runs this before it reads the ACL document too."""
     record = require_version(svc, caller, bucket, key, version_id)
-    acls.require(record.acl, record.owner_id, caller, acls.WRITE_ACP)
+    acls.require(record.acl, record.owner_id, caller, acls.WRITE_ACP, (record.bucket, record.key))
     return record
 
 
@@ -407,6 +441,8 @@ def put_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str, 
     """PutObjectAcl."""
     record = writable_acl_object(svc, caller, bucket, key, version_id)
     target = require_bucket(svc, bucket)
+    ownership_controls.check_acl_request(target, request)
     acl = request.build(record.owner_id, record.owner_display_name, (target.owner_id, target.owner_display_name))
+    public_access_block.refuse_public_acl(target, acl)
     if not svc.meta.set_object_acl(bucket, key, acl.to_json(), version_id):
         raise errors.NoSuchKey(Key=key) if version_id is None else errors.NoSuchVersion(Key=key, VersionId=version_id)
