@@ -77,9 +77,11 @@ ROUTES: tuple[Route, ...] = (
     _r("PutBucketLifecycleConfiguration", "PUT", "bucket", "lifecycle"),
     _r("DeleteBucketLifecycle", "DELETE", "bucket", "lifecycle"),
     _r("GetObjectAttributes", "GET", "object", "attributes"),
+    _r("GetBucketCors", "GET", "bucket", "cors"),
+    _r("PutBucketCors", "PUT", "bucket", "cors"),
+    _r("DeleteBucketCors", "DELETE", "bucket", "cors"),
     # Reads of configurations BleepStore never holds (their Put/Delete stay unrouted,
     # so NotImplemented): the empty answer or the "not found" error S3 defines.
-    _r("GetBucketCors", "GET", "bucket", "cors"),
     _r("GetBucketPolicy", "GET", "bucket", "policy"),
     _r("GetBucketPolicyStatus", "GET", "bucket", "policyStatus"),
     _r("GetBucketWebsite", "GET", "bucket", "website"),

@@ -119,7 +119,7 @@ def test_head_error_has_no_body(server, s3, bucket, case):
     ("PUT", "bucket", "policy"),
     ("DELETE", "bucket", "policy"),
     ("PUT", "bucket", "ownershipControls"),
-    ("DELETE", "bucket", "cors"),
+    ("DELETE", "bucket", "website"),
     ("PUT", "bucket", "website"),
     ("PUT", "bucket", "replication"),
     ("GET", "bucket", "inventory"),

@@ -366,9 +366,6 @@ def test_get_object_tagging(s3, s3_other, bucket):
 
 
 @pytest.mark.parametrize("read, call, kwargs", [
-    ("get_bucket_cors", "put_bucket_cors",
-     {"CORSConfiguration": {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}),
-    ("get_bucket_cors", "delete_bucket_cors", {}),
     ("get_bucket_policy", "put_bucket_policy", {"Policy": '{"Version": "2012-10-17", "Statement": []}'}),
     ("get_bucket_policy", "delete_bucket_policy", {}),
 ])

@@ -76,6 +76,8 @@ OPERATIONS = [
     ("GET", "b", None, "versioning=", {}, "GetBucketVersioning"),
     ("GET", "b", None, "list-type=2&versioning", {}, "GetBucketVersioning"),  # the subresource decides
     ("GET", "b", None, "cors", {}, "GetBucketCors"),
+    ("PUT", "b", None, "cors", {}, "PutBucketCors"),
+    ("DELETE", "b", None, "cors", {}, "DeleteBucketCors"),
     ("GET", "b", None, "tagging", {}, "GetBucketTagging"),
     ("GET", "b", "k", "tagging", {}, "GetObjectTagging"),
     ("GET", "b", "k", "tagging&versionId=null", {}, "GetObjectTagging"),
@@ -117,8 +119,6 @@ NOT_IMPLEMENTED = [
     # The Put/Delete of each configuration whose Get answers "not configured" (and other subresources).
     ("PUT", "b", None, "policy"),
     ("DELETE", "b", None, "policy"),
-    ("PUT", "b", None, "cors"),
-    ("DELETE", "b", None, "cors"),
     ("PUT", "b", None, "website"),
     ("DELETE", "b", None, "website"),
     ("PUT", "b", None, "notification"),

@@ -1,6 +1,6 @@
 """Reads of bucket (and object) configurations BleepStore never holds.
 
-BleepStore has no CORS, policies,
+BleepStore has no policies,
 website, replication, public access block, ownership controls,
 logging, notifications, requester pays or transfer acceleration yet, so every
 bucket is in the state S3 calls "never configured". Each Get answers exactly
@@ -62,7 +62,6 @@ def _not_configured(operation: str, error: type[errors.S3Error]) -> None:
     handler.__name__ = handler.__qualname__ = operation
 
 
-_not_configured("GetBucketCors", errors.NoSuchCORSConfiguration)
 _not_configured("GetBucketPolicy", errors.NoSuchBucketPolicy)
 _not_configured("GetBucketPolicyStatus", errors.NoSuchBucketPolicy)  # no policy: no status either
 _not_configured("GetBucketWebsite", errors.NoSuchWebsiteConfiguration)
