@@ -86,6 +86,13 @@ DEFAULTS: dict[str, Any] = {
         "azure": {"container": "", "account_url": "", "prefix": "", "connection_string": "",
                   "account_key": "", "sas_token": "", "block_size": 8 * 1024**2, "max_pool_connections": 64},
     },
+    "buckets": {
+        # The object ownership of a new bucket that names none (x-amz-object-ownership):
+        # ObjectWriter (classic ACLs, the default here so ACL clients keep working),
+        # BucketOwnerPreferred, or BucketOwnerEnforced (ACLs disabled, as AWS creates
+        # buckets since 2023).
+        "default_object_ownership": "ObjectWriter",
+    },
     # Bucket lifecycle rules (PutBucketLifecycleConfiguration), run by a background pass.
     "lifecycle": {
         # How often each worker offers to run the pass (one node of a cluster runs
@@ -117,6 +124,7 @@ BACKENDS = ("local", "aws", "gcp", "azure")
 GATEWAY_PART_MIN = 5 * 1024**2
 SYNCHRONOUS = ("FULL", "NORMAL")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+OBJECT_OWNERSHIP = ("ObjectWriter", "BucketOwnerPreferred", "BucketOwnerEnforced")
 
 
 # Settings whose value is a mapping chosen by the user (ids to key sources), not a
@@ -199,6 +207,7 @@ class Settings:
     orphan_min_age_seconds: int
     local_root_dir: str
     local_fsync: bool
+    default_object_ownership: str = "ObjectWriter"
     lifecycle_interval_seconds: int = 3600
     lifecycle_day_seconds: int = 86400
     lifecycle_batch_size: int = 1000
@@ -419,6 +428,7 @@ def _validate(tree: dict) -> Settings:
         orphan_min_age_seconds=_int(tree, "storage.orphan_min_age_seconds", 0),
         local_root_dir=_str(tree, "storage.local.root_dir"),
         local_fsync=_bool(tree, "storage.local.fsync"),
+        default_object_ownership=_object_ownership(tree),
         lifecycle_interval_seconds=_int(tree, "lifecycle.interval_seconds", 0),
         lifecycle_day_seconds=_int(tree, "lifecycle.day_seconds", 1),
         lifecycle_batch_size=_int(tree, "lifecycle.batch_size", 1, 100_000),
@@ -427,6 +437,13 @@ def _validate(tree: dict) -> Settings:
         active_master_key=_active_master_key(tree),
         kms_keys=_key_sources(tree, "encryption.kms_keys"),
     )
+
+
+def _object_ownership(tree: dict) -> str:
+    value = _str(tree, "buckets.default_object_ownership")  # spelled as S3 spells it
+    _require(value in OBJECT_OWNERSHIP, "buckets.default_object_ownership", "one of " + ", ".join(OBJECT_OWNERSHIP),
+             value)
+    return value
 
 
 def _key_sources(tree: dict, key: str) -> tuple[tuple[str, str], ...]:

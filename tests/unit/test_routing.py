@@ -78,6 +78,12 @@ OPERATIONS = [
     ("GET", "b", None, "cors", {}, "GetBucketCors"),
     ("PUT", "b", None, "cors", {}, "PutBucketCors"),
     ("DELETE", "b", None, "cors", {}, "DeleteBucketCors"),
+    ("PUT", "b", None, "policy", {}, "PutBucketPolicy"),
+    ("DELETE", "b", None, "policy", {}, "DeleteBucketPolicy"),
+    ("PUT", "b", None, "ownershipControls", {}, "PutBucketOwnershipControls"),
+    ("DELETE", "b", None, "ownershipControls", {}, "DeleteBucketOwnershipControls"),
+    ("PUT", "b", None, "publicAccessBlock", {}, "PutPublicAccessBlock"),
+    ("DELETE", "b", None, "publicAccessBlock", {}, "DeletePublicAccessBlock"),
     ("GET", "b", None, "tagging", {}, "GetBucketTagging"),
     ("GET", "b", "k", "tagging", {}, "GetObjectTagging"),
     ("GET", "b", "k", "tagging&versionId=null", {}, "GetObjectTagging"),
@@ -117,8 +123,6 @@ def test_resolve_operation(method, bucket, key, query, headers, operation):
 
 NOT_IMPLEMENTED = [
     # The Put/Delete of each configuration whose Get answers "not configured" (and other subresources).
-    ("PUT", "b", None, "policy"),
-    ("DELETE", "b", None, "policy"),
     ("PUT", "b", None, "website"),
     ("DELETE", "b", None, "website"),
     ("PUT", "b", None, "notification"),
@@ -127,10 +131,6 @@ NOT_IMPLEMENTED = [
     ("DELETE", "b", None, "replication"),
     ("PUT", "b", None, "requestPayment"),
     ("PUT", "b", None, "accelerate"),
-    ("PUT", "b", None, "ownershipControls"),
-    ("DELETE", "b", None, "ownershipControls"),
-    ("PUT", "b", None, "publicAccessBlock"),
-    ("DELETE", "b", None, "publicAccessBlock"),
     ("HEAD", "b", None, "versioning"),
     ("DELETE", "b", None, "versioning"),
     ("DELETE", "b", "k", "retention"),

@@ -1,7 +1,6 @@
 """Reads of bucket (and object) configurations BleepStore never holds.
 
-BleepStore has no policies,
-website, replication, public access block, ownership controls,
+BleepStore has no website, replication,
 logging, notifications, requester pays or transfer acceleration yet, so every
 bucket is in the state S3 calls "never configured". Each Get answers exactly
 what S3 answers then (an empty document, or the operation's own "not found"
@@ -62,9 +61,5 @@ def _not_configured(operation: str, error: type[errors.S3Error]) -> None:
     handler.__name__ = handler.__qualname__ = operation
 
 
-_not_configured("GetBucketPolicy", errors.NoSuchBucketPolicy)
-_not_configured("GetBucketPolicyStatus", errors.NoSuchBucketPolicy)  # no policy: no status either
 _not_configured("GetBucketWebsite", errors.NoSuchWebsiteConfiguration)
 _not_configured("GetBucketReplication", errors.ReplicationConfigurationNotFoundError)
-_not_configured("GetPublicAccessBlock", errors.NoSuchPublicAccessBlockConfiguration)
-_not_configured("GetBucketOwnershipControls", errors.OwnershipControlsNotFoundError)
