@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
+
+from bleepstore_app.config import default_owner_id
+from tests.servers import ACCESS_KEY, OTHER_ACCESS_KEY
 
 from .helpers import assert_error, client_error, presign, signed_request
 
@@ -190,6 +194,27 @@ def test_bucket_cors_owner_only(server, s3, s3_other, bucket):
     body = _doc("<AllowedOrigin>*</AllowedOrigin><AllowedMethod>PUT</AllowedMethod>")
     assert_error(_put_raw(server, bucket, body, sign=False), "AccessDenied", 403)  # anonymous
     assert_error(signed_request(server, "DELETE", f"/{bucket}", query="cors", sign=False), "AccessDenied", 403)
+    assert _rules(s3, bucket) == BASELINE
+
+
+def test_bucket_cors_as_the_bucket_policy_says(s3, s3_other, bucket):
+    """s3:PutBucketCORS (which also covers DeleteBucketCors) and s3:GetBucketCORS granted
+    to another user let it in; an explicit Deny shuts out even the owner."""
+    arn = f"arn:aws:s3:::{bucket}"
+    grant = {"Effect": "Allow", "Principal": {"AWS": default_owner_id(OTHER_ACCESS_KEY)},
+             "Action": ["s3:PutBucketCORS", "s3:GetBucketCORS"], "Resource": arn}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [grant]}))
+    _put(s3_other, bucket, BASELINE)
+    assert _rules(s3_other, bucket) == BASELINE
+    s3_other.delete_bucket_cors(Bucket=bucket)
+    assert _rules(s3, bucket) is None
+    deny = {"Effect": "Deny", "Principal": {"AWS": default_owner_id(ACCESS_KEY)}, "Action": "s3:PutBucketCORS",
+            "Resource": arn}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny]}))
+    assert _error(s3.put_bucket_cors, Bucket=bucket, CORSConfiguration={"CORSRules": BASELINE}) == ("AccessDenied", 403)
+    assert _rules(s3, bucket) is None
+    s3.delete_bucket_policy(Bucket=bucket)
+    _put(s3, bucket, BASELINE)
     assert _rules(s3, bucket) == BASELINE
 
 
