@@ -57,6 +57,7 @@ InvalidBucketAclWithObjectOwnership = _error("InvalidBucketAclWithObjectOwnershi
 MalformedPOSTRequest = _error("MalformedPOSTRequest", 400, "The body of your POST request is not well-formed multipart/form-data.")
 MalformedXML = _error("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema.")
 MaxPostPreDataLengthExceededError = _error("MaxPostPreDataLengthExceededError", 400, "Your POST request fields preceding the upload file were too large.")
+MaxMessageLengthExceeded = _error("MaxMessageLengthExceeded", 400, "Your request was too big.")
 MetadataTooLarge = _error("MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size.")
 MissingSecurityHeader = _error("MissingSecurityHeader", 400, "Your request was missing a required header.")
 RequestHeaderSectionTooLarge = _error("RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size.")
@@ -77,6 +78,8 @@ class KmsNotFound(S3Error):
 
 # 403
 AccessDenied = _error("AccessDenied", 403, "Access Denied")
+# A refused CORS preflight (the code S3 sends, absent from its error table).
+AccessForbidden = _error("AccessForbidden", 403, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.")
 InvalidAccessKeyId = _error("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records.")
 RequestTimeTooSkewed = _error("RequestTimeTooSkewed", 403, "The difference between the request time and the server's time is too large.")
 SignatureDoesNotMatch = _error("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")

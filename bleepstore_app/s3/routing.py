@@ -78,6 +78,9 @@ ROUTES: tuple[Route, ...] = (
     _r("PutBucketLifecycleConfiguration", "PUT", "bucket", "lifecycle"),
     _r("DeleteBucketLifecycle", "DELETE", "bucket", "lifecycle"),
     _r("GetObjectAttributes", "GET", "object", "attributes"),
+    _r("GetBucketCors", "GET", "bucket", "cors"),
+    _r("PutBucketCors", "PUT", "bucket", "cors"),
+    _r("DeleteBucketCors", "DELETE", "bucket", "cors"),
     _r("GetBucketPolicy", "GET", "bucket", "policy"),
     _r("PutBucketPolicy", "PUT", "bucket", "policy"),
     _r("DeleteBucketPolicy", "DELETE", "bucket", "policy"),
@@ -90,7 +93,6 @@ ROUTES: tuple[Route, ...] = (
     _r("DeleteBucketOwnershipControls", "DELETE", "bucket", "ownershipControls"),
     # Reads of configurations BleepStore never holds (their Put/Delete stay unrouted,
     # so NotImplemented): the empty answer or the "not found" error S3 defines.
-    _r("GetBucketCors", "GET", "bucket", "cors"),
     _r("GetBucketWebsite", "GET", "bucket", "website"),
     _r("GetBucketReplication", "GET", "bucket", "replication"),
     _r("GetBucketLogging", "GET", "bucket", "logging"),

@@ -78,6 +78,14 @@ OPERATIONS = [
     ("GET", "b", None, "versioning=", {}, "GetBucketVersioning"),
     ("GET", "b", None, "list-type=2&versioning", {}, "GetBucketVersioning"),  # the subresource decides
     ("GET", "b", None, "cors", {}, "GetBucketCors"),
+    ("PUT", "b", None, "cors", {}, "PutBucketCors"),
+    ("DELETE", "b", None, "cors", {}, "DeleteBucketCors"),
+    ("PUT", "b", None, "policy", {}, "PutBucketPolicy"),
+    ("DELETE", "b", None, "policy", {}, "DeleteBucketPolicy"),
+    ("PUT", "b", None, "ownershipControls", {}, "PutBucketOwnershipControls"),
+    ("DELETE", "b", None, "ownershipControls", {}, "DeleteBucketOwnershipControls"),
+    ("PUT", "b", None, "publicAccessBlock", {}, "PutPublicAccessBlock"),
+    ("DELETE", "b", None, "publicAccessBlock", {}, "DeletePublicAccessBlock"),
     ("GET", "b", None, "tagging", {}, "GetBucketTagging"),
     ("GET", "b", "k", "tagging", {}, "GetObjectTagging"),
     ("GET", "b", "k", "tagging&versionId=null", {}, "GetObjectTagging"),
@@ -123,8 +131,6 @@ def test_resolve_operation(method, bucket, key, query, headers, operation):
 
 NOT_IMPLEMENTED = [
     # The Put/Delete of each configuration whose Get answers "not configured" (and other subresources).
-    ("PUT", "b", None, "cors"),
-    ("DELETE", "b", None, "cors"),
     ("PUT", "b", None, "website"),
     ("DELETE", "b", None, "website"),
     ("PUT", "b", None, "notification"),
