@@ -59,13 +59,22 @@ def test_metrics_count_every_request_exactly_across_workers(ops_server):
 
     with ThreadPoolExecutor(16) as pool:
         assert set(pool.map(head, range(n))) == {200}
-    after = _scrape(srv)
     key = 'bleepstore_s3_operations_total{operation="HeadObject",outcome="success"}'
-    assert _samples(after, "bleepstore_s3_operations_total")[key] - \
-        _samples(before, "bleepstore_s3_operations_total").get(key, 0) == n
     http_key = 'bleepstore_http_requests_total{method="HEAD",route="/{bucket}/{key}",status="200"}'
-    assert _samples(after, "bleepstore_http_requests_total")[http_key] - \
-        _samples(before, "bleepstore_http_requests_total").get(http_key, 0) == n
+
+    def counted(scrape) -> tuple[float, float]:
+        return (_samples(scrape, "bleepstore_s3_operations_total").get(key, 0) -
+                _samples(before, "bleepstore_s3_operations_total").get(key, 0),
+                _samples(scrape, "bleepstore_http_requests_total").get(http_key, 0) -
+                _samples(before, "bleepstore_http_requests_total").get(http_key, 0))
+    # A request is counted just after its last byte leaves: the client can see its
+    # answer a moment before the count. Wait for it (briefly), then demand exactness.
+    deadline = time.monotonic() + 5
+    after = _scrape(srv)
+    while min(counted(after)) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+        after = _scrape(srv)
+    assert counted(after) == (n, n)
     # The scrape does not count itself, and no raw path (bucket or key) becomes a label.
     assert "/metrics" not in "".join(_samples(after, "bleepstore_http_requests_total"))
     assert "counted" not in after
