@@ -50,7 +50,8 @@ def _check_keys(settings, env) -> None:
     one line here, not a traceback per worker (and an embedded server's own key
     file is made once)."""
     from .crypto.keys import load_key_ring
-    load_key_ring(settings, environ=env)
+    from .crypto.secrets import load_secret_box
+    load_secret_box(settings, load_key_ring(settings, environ=env), environ=env)
 
 
 @main.group(help="Server-side encryption keys.")
