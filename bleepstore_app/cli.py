@@ -1,4 +1,5 @@
-"""Operator commands: `bleepstore serve`, and `flask db ...` via Flask-Migrate."""
+"""Operator commands: `bleepstore serve`, `bleepstore admin ...` (cli_admin.py), and
+`flask db ...` via Flask-Migrate."""
 from __future__ import annotations
 
 import os
@@ -93,6 +94,11 @@ def rewrap(config_path: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         db.dispose()
+
+
+from .cli_admin import admin  # noqa: E402  (`bleepstore admin ...`)
+
+main.add_command(admin)
 
 
 if __name__ == "__main__":

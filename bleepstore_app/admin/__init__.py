@@ -29,7 +29,7 @@ blueprint = Blueprint("admin", __name__)
 
 def _is_s3(environ: dict) -> bool:
     auth = environ.get("HTTP_AUTHORIZATION", "")
-    if auth[:7].lower() == "bearer ":
+    if auth.strip().partition(" ")[0].lower() == "bearer":
         return bool(environ.get("bleepstore.vhost_bucket"))
     return is_s3_request(environ)
 
@@ -81,7 +81,7 @@ def _refusal(settings) -> Response | None:
         response = error(429, "TooManyRequests", "too many failed admin token checks from this address")
         response.headers["Retry-After"] = str(wait)
         return response
-    scheme, _, token = request.environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    scheme, _, token = request.environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode("utf-8", "surrogateescape"),
                                                             settings.admin_token.encode()):
         limiter.failed(address)

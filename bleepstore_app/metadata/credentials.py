@@ -71,8 +71,21 @@ Q_OTHER_KEYS_OF = Prepared(select(func.count()).select_from(t.credentials).where
     cr.owner_id == bindparam("owner_id"), cr.access_key != bindparam("access_key")))
 Q_OWNER_NAME = Prepared(select(cr.display_name).where(cr.owner_id == bindparam("owner_id")).limit(1))
 Q_BUCKETS_OWNED = Prepared(select(b.name).where(b.owner_id == bindparam("owner_id")).order_by(b.name))
-Q_TRANSFER_BUCKETS = Prepared(update(t.buckets).where(b.owner_id == bindparam("b_from"))
-                              .values(owner_id=bindparam("b_to"), owner_display_name=bindparam("b_to_name")))
+
+
+def _transfer(table, bucket_column):
+    """The old owner's rows in one bucket become the new owner's: the owner columns,
+    and the ACL's owner and grants to that id (ACLs are JSON written with compact
+    separators, so '"id":"<owner>"' matches exactly the id fields equal to it)."""
+    return Prepared(update(table).where(bucket_column == bindparam("b_bucket"),
+                                        table.c.owner_id == bindparam("b_from"))
+                    .values(owner_id=bindparam("b_to"), owner_display_name=bindparam("b_to_name"),
+                            acl=func.replace(table.c.acl, bindparam("b_from_token"), bindparam("b_to_token"))))
+
+
+Q_TRANSFER = tuple(_transfer(table, column) for table, column in (
+    (t.buckets, b.name), (t.objects, o.bucket), (t.object_versions, v.bucket),
+    (t.multipart_uploads, t.multipart_uploads.c.bucket)))
 Q_ANY_OBJECT = Prepared(select(o.key).where(o.bucket == bindparam("bucket")).limit(1))
 Q_ANY_VERSION = Prepared(select(v.key).where(v.bucket == bindparam("bucket")).limit(1))
 Q_DELETE_BUCKET = Prepared(delete(t.buckets).where(b.name == bindparam("bucket")))
@@ -151,7 +164,8 @@ class CredentialQueries:
                           delete_buckets: bool = False) -> bool:
         """Delete a key in one transaction; False when unknown. When it is its
         owner's last key and the owner has buckets: transfer them to
-        ``transfer_to``, delete them if ``delete_buckets`` (empty ones only: no
+        ``transfer_to`` (with the objects, versions and uploads the old owner owns
+        in them, in this one transaction however many they are), delete them if ``delete_buckets`` (empty ones only: no
         object, no version; their unfinished uploads go), or raise OwnerHasBuckets."""
         def work(cur: Cursor) -> bool:
             row = cur.one(Q_CREDENTIAL_ROW, access_key=access_key)
@@ -164,7 +178,10 @@ class CredentialQueries:
                 name = cur.one(Q_OWNER_NAME, owner_id=transfer_to)
                 if name is None or transfer_to == owner:
                     raise UnknownOwner(transfer_to)
-                cur.run(Q_TRANSFER_BUCKETS, b_from=owner, b_to=transfer_to, b_to_name=name[0])
+                tokens = dict(b_from_token=f'"id":"{owner}"', b_to_token=f'"id":"{transfer_to}"')
+                for bucket in owned:
+                    for query in Q_TRANSFER:
+                        cur.run(query, b_bucket=bucket, b_from=owner, b_to=transfer_to, b_to_name=name[0], **tokens)
             elif owned and delete_buckets:
                 full = [n for n in owned if cur.one(Q_ANY_OBJECT, bucket=n) or cur.one(Q_ANY_VERSION, bucket=n)]
                 if full:
