@@ -6,8 +6,6 @@ deciding which S3 error that means is the service layer's job.
 """
 from __future__ import annotations
 
-from typing import Iterable
-
 from sqlalchemy import and_, bindparam, delete, false, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 

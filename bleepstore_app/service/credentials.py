@@ -55,7 +55,12 @@ def lookup(services, access_key: str) -> CredentialRecord | None:
     if row is None:
         return None
     if row.sealed is not None:
-        secret = services.secrets.open(row.access_key, row.sealed)
+        try:
+            secret = services.secrets.open(row.access_key, row.sealed)
+        except Exception as exc:  # SecretUnavailable: this node lacks the key the others use
+            log.warning("credential %s refused: %s (every node needs the same auth.secret_encryption_key "
+                        "or encryption.master_keys)", row.access_key, exc)
+            return None
     elif row.secret_key is not None:
         secret = row.secret_key  # written before 0007 and not yet sealed by a start-up
     else:
