@@ -101,7 +101,7 @@ def admin_endpoint(path: str, actions: dict[str, str]):
                 from ..s3.dispatch import s3_request
                 return s3_request(request.path.lstrip("/"))
             environ["bleepstore.route"] = "/admin" + path.replace("<access_key>", "{access_key_id}")
-            action = actions.get(request.method)
+            action = actions.get(request.method) or (actions.get("GET") if request.method == "HEAD" else None)
             environ["bleepstore.admin_action"] = action or "Unknown"
             environ["bleepstore.admin_target"] = kwargs.get("access_key")
             refused = _refusal(current_app.config["BLEEPSTORE_SETTINGS"])
