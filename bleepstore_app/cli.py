@@ -61,7 +61,8 @@ def encryption() -> None:
 
 
 @encryption.command(help="Re-wrap every stored SSE-S3 (and managed SSE-KMS) data key under "
-                         "encryption.active_master_key. Metadata only: no object is rewritten. After "
+                         "encryption.active_master_key, and re-seal stored secret keys under the "
+                         "current credential key. Metadata only: no object is rewritten. After "
                          "adding a new master key and making it active, run this; when it reports "
                          "nothing left, the old key can be removed from the configuration.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar=CONFIG_ENV,
@@ -74,14 +75,18 @@ def rewrap(config_path: str | None) -> None:
     from .service import Services
     from .service.encryption import rewrap_data_keys
 
+    from .crypto.secrets import load_secret_box
+    from .service.credentials import seal_all
+
     try:
         settings = load_settings(config_path)
         keys = load_key_ring(settings)
+        box = load_secret_box(settings, keys)
     except ConfigError as exc:
         raise click.ClickException(f"configuration error: {exc}") from None
     db = Database(make_engine(settings))
     try:
-        svc = Services(settings=settings, meta=MetadataStore(db), storage=None, keys=keys)
+        svc = Services(settings=settings, meta=MetadataStore(db), storage=None, keys=keys, secrets=box)
         total = 0
         for attempt in range(1, 6):  # until a pass finds nothing (rows that changed meanwhile)
             counts = rewrap_data_keys(svc)
@@ -90,6 +95,11 @@ def rewrap(config_path: str | None) -> None:
             if not any(counts.values()):
                 break
         click.echo(f"done: {total} data keys now under master key {keys.active!r}")
+        # Stored secret keys derive their key from the active master key (unless
+        # auth.secret_encryption_key is set): re-seal them too, as a start does.
+        sealed, left = seal_all(svc)
+        click.echo(f"credential secrets: {sealed} re-sealed under {box.current!r}"
+                   + (f", {left} under a key not configured here" if left else ""))
     except (S3Error, KeyRingError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
