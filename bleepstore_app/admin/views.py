@@ -35,7 +35,7 @@ def _body(allowed: set[str]) -> dict:
     length = request.content_length or 0
     if length > MAX_BODY:
         raise creds.BadRequest(f"the body is larger than {MAX_BODY} bytes")
-    raw = request.get_data(cache=False)
+    raw = request.stream.read(MAX_BODY + 1)  # bounded, chunked bodies included
     if len(raw) > MAX_BODY:
         raise creds.BadRequest(f"the body is larger than {MAX_BODY} bytes")
     if not raw.strip():

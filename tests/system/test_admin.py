@@ -40,7 +40,7 @@ class Admin:
         headers = kw.pop("headers", {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        if body is not None and not isinstance(body, bytes):
+        if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
         return requests.request(method, self.base + path, data=body, headers=headers, timeout=30, **kw)
 
@@ -227,6 +227,9 @@ def test_hostile_input_stores_nothing(admin_server, admin):
         answer = admin("POST", "/credentials", body, headers={"Content-Type": "application/json"})
         assert answer.status_code == 400, (body[:40], answer.status_code, answer.text)
         assert answer.json()["error"] == "BadRequest"
+    # the oversize body once more, chunked (no Content-Length to refuse it by)
+    chunked = admin("POST", "/credentials", (b"{" + b" " * 8192 for _ in range(10)))
+    assert chunked.status_code == 400 and "larger" in chunked.json()["message"], chunked.text
     assert admin("GET", "/credentials").json()["credentials"] == before
     for status in ("enabled", None, 1):
         bad = admin("PUT", f"/credentials/{OTHER_ACCESS_KEY}/status", {"status": status})
