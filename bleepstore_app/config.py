@@ -100,6 +100,13 @@ DEFAULTS: dict[str, Any] = {
         "azure": {"container": "", "account_url": "", "prefix": "", "connection_string": "",
                   "account_key": "", "sas_token": "", "block_size": 8 * 1024**2, "max_pool_connections": 64},
     },
+    "buckets": {
+        # The object ownership of a new bucket that names none (x-amz-object-ownership):
+        # ObjectWriter (classic ACLs, the default here so ACL clients keep working),
+        # BucketOwnerPreferred, or BucketOwnerEnforced (ACLs disabled, as AWS creates
+        # buckets since 2023).
+        "default_object_ownership": "ObjectWriter",
+    },
     # Bucket lifecycle rules (PutBucketLifecycleConfiguration), run by a background pass.
     "lifecycle": {
         # How often each worker offers to run the pass (one node of a cluster runs
@@ -131,6 +138,7 @@ BACKENDS = ("local", "aws", "gcp", "azure")
 GATEWAY_PART_MIN = 5 * 1024**2
 SYNCHRONOUS = ("FULL", "NORMAL")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+OBJECT_OWNERSHIP = ("ObjectWriter", "BucketOwnerPreferred", "BucketOwnerEnforced")
 
 
 # Settings whose value is a mapping chosen by the user (ids to key sources), not a
@@ -217,6 +225,7 @@ class Settings:
     admin_token: str = ""
     admin_max_failures: int = 10
     admin_failure_window_seconds: int = 60
+    default_object_ownership: str = "ObjectWriter"
     lifecycle_interval_seconds: int = 3600
     lifecycle_day_seconds: int = 86400
     lifecycle_batch_size: int = 1000
@@ -441,6 +450,7 @@ def _validate(tree: dict) -> Settings:
         admin_token=_admin_token(tree),
         admin_max_failures=_int(tree, "admin.max_failures", 1, 1_000_000),
         admin_failure_window_seconds=_int(tree, "admin.failure_window_seconds", 1, 86400),
+        default_object_ownership=_object_ownership(tree),
         lifecycle_interval_seconds=_int(tree, "lifecycle.interval_seconds", 0),
         lifecycle_day_seconds=_int(tree, "lifecycle.day_seconds", 1),
         lifecycle_batch_size=_int(tree, "lifecycle.batch_size", 1, 100_000),
@@ -449,6 +459,13 @@ def _validate(tree: dict) -> Settings:
         active_master_key=_active_master_key(tree),
         kms_keys=_key_sources(tree, "encryption.kms_keys"),
     )
+
+
+def _object_ownership(tree: dict) -> str:
+    value = _str(tree, "buckets.default_object_ownership")  # spelled as S3 spells it
+    _require(value in OBJECT_OWNERSHIP, "buckets.default_object_ownership", "one of " + ", ".join(OBJECT_OWNERSHIP),
+             value)
+    return value
 
 
 def _key_sources(tree: dict, key: str) -> tuple[tuple[str, str], ...]:

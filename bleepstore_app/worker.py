@@ -27,7 +27,8 @@ gunicorn's worker in a way clients notice, this module puts the old behaviour ba
   IncompleteBody, and a mid-body idle timeout with RequestTimeout.
 - ``wsgi.url_scheme`` from gunicorn's ``secure_scheme_headers`` (nginx's
   X-Forwarded-Proto) when the peer is in ``forwarded_allow_ips``, so absolute URLs
-  in responses name the TLS endpoint a client used.
+  in responses name the TLS endpoint a client used; likewise the client address
+  from X-Forwarded-For (``bleepstore.client_ip``, a bucket policy's aws:SourceIp).
 - ``Server: BleepStore`` on every response.
 - A connection idle for ``keepalive`` seconds (between requests or in the middle
   of a body) is closed.
@@ -257,6 +258,11 @@ class S3Handler(PyWSGIHandler):
             value = env.get("HTTP_" + header.upper().replace("-", "_"))
             if value is not None and self._peer_is_trusted_proxy():
                 env["wsgi.url_scheme"] = "https" if value == secure_value else "http"
+        forwarded = env.get("HTTP_X_FORWARDED_FOR")
+        if forwarded and self._peer_is_trusted_proxy():
+            # The address the trusted proxy saw (it appends it last): what a bucket
+            # policy's aws:SourceIp means. From any other peer the header is ignored.
+            env["bleepstore.client_ip"] = forwarded.rsplit(",", 1)[-1].strip()
         return env
 
     def _expect(self, env: dict) -> None:

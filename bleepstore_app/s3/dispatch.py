@@ -1,7 +1,8 @@
 """The S3 blueprint: every path that is not an operator endpoint is an S3 request.
 
 One view does the whole request path: parse -> resolve the AWS operation ->
-authenticate -> run the handler -> render. Werkzeug's router only sees ``/`` and
+authenticate -> refuse what is not done -> decide on the bucket policy -> run
+the handler -> render. Werkzeug's router only sees ``/`` and
 ``/<path>``; bucket and key come from the raw URI, so keys keep ``//``, ``%2F``
 and trailing slashes exactly as sent.
 """
@@ -16,6 +17,8 @@ from .. import errors
 from ..logsafe import escape
 from ..metadata.records import MetadataUnavailable
 from ..storage.base import StorageError, StorageThrottled, StorageTimeout, StorageUnavailable
+from ..service import access
+from .authorize import authorize
 from .handlers import load_all
 from .request import CredentialCache, authenticate, parse_request
 from .responses import render, render_error
@@ -48,7 +51,12 @@ def s3_request(_path: str = ""):
         if handler is None:
             raise errors.NotImplemented(f"{req.operation} is not implemented.")
         refuse_unsupported(state.services, req)  # before the handler reads or stores anything
-        return render(handler(state.services, req), req.method, request_id)
+        decided = authorize(state.services, req)  # the bucket policy's word (service/access.py)
+        try:
+            return render(handler(state.services, req), req.method, request_id)
+        finally:
+            if decided is not None:
+                access.reset(decided)
     except errors.S3Error as err:
         return render_error(err, environ["REQUEST_METHOD"], req.resource if req else "/", request_id)
     except MetadataUnavailable as exc:

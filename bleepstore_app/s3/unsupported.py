@@ -52,7 +52,6 @@ REFUSALS: tuple[Refusal, ...] = (
     Refusal(OBJECT_LOCK_EVENT_HOLD, _NEW_OBJECT, _not_implemented("Object Lock event holds")),
     # Every value: even ObjectWriter (what BleepStore does) would then have to be
     # read back by GetBucketOwnershipControls, which answers "not configured".
-    Refusal(("x-amz-object-ownership",), frozenset({"CreateBucket"}), _not_implemented("Object Ownership")),
     Refusal(("x-amz-bucket-namespace",), frozenset({"CreateBucket"}),
             _not_implemented("The account regional bucket namespace"),
             applies=lambda value: value.strip() != "global"),

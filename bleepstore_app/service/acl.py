@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 
 from .. import errors
-from . import Caller
+from . import Caller, access
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
@@ -116,8 +116,16 @@ def canned(name: str, owner_id: str, display_name: str,
     return acl
 
 
-def allows(acl_text: str | None, owner_id: str, caller: Caller | None, permission: str) -> bool:
-    """May ``caller`` (None: anonymous) exercise ``permission`` on a resource?"""
+def allows(acl_text: str | None, owner_id: str, caller: Caller | None, permission: str,
+           resource: tuple[str, str | None] | None = None) -> bool:
+    """May ``caller`` (None: anonymous) exercise ``permission`` on a resource owned
+    by ``owner_id``? ``resource`` (bucket, key or None) names it for the request's
+    policy decision (service/access.py): a policy Allow on it is enough."""
+    state = access.current()
+    if resource is not None and resource in state.allowed:
+        return True
+    if state.acls_disabled:  # BucketOwnerEnforced: the bucket owner owns everything; ACLs grant nothing
+        return caller is not None and caller.owner_id == state.bucket_owner
     is_owner = caller is not None and caller.owner_id == owner_id
     if acl_text is None:
         return is_owner  # private
@@ -130,14 +138,29 @@ def allows(acl_text: str | None, owner_id: str, caller: Caller | None, permissio
         if grantee.type == "CanonicalUser":
             if caller is not None and grantee.id == caller.owner_id:
                 return True
+        elif state.ignore_public_acls:
+            continue  # PublicAccessBlock IgnorePublicAcls: grants to groups count for nothing
         elif grantee.uri == ALL_USERS or (grantee.uri == AUTHENTICATED_USERS and caller is not None):
             return True
     return False
 
 
-def require(acl_text: str | None, owner_id: str, caller: Caller | None, permission: str) -> None:
-    if not allows(acl_text, owner_id, caller, permission):
+def require(acl_text: str | None, owner_id: str, caller: Caller | None, permission: str,
+            resource: tuple[str, str | None] | None = None) -> None:
+    if not allows(acl_text, owner_id, caller, permission, resource):
         raise errors.AccessDenied()
+
+
+def is_public(acl: Acl) -> bool:
+    """Grants anything to everyone or to every signed-in user (what BlockPublicAcls refuses)."""
+    return any(g.grantee.type == "Group" and g.grantee.uri in (ALL_USERS, AUTHENTICATED_USERS) for g in acl.grants)
+
+
+def only_owner_full_control(acl: Acl, bucket_owner: str) -> bool:
+    """The one ACL a bucket with ACLs disabled (BucketOwnerEnforced) accepts: the
+    bucket owner with FULL_CONTROL and nothing else."""
+    return all(g.grantee.type == "CanonicalUser" and g.grantee.id == bucket_owner and g.permission == FULL_CONTROL
+               for g in acl.grants)
 
 
 def resolve_grants(svc, grants: list[Grant]) -> list[Grant]:

@@ -5,7 +5,7 @@ import logging
 
 from .. import errors
 from ..metadata.records import BucketRecord, now_us
-from . import Caller, Services
+from . import Caller, Services, access, ownership_controls
 from . import acl as acls
 from .names import check_bucket_name
 
@@ -20,22 +20,34 @@ def require_bucket(svc: Services, name: str) -> BucketRecord:
 
 
 def require_owner(bucket: BucketRecord, caller: Caller | None) -> None:
-    """Operations only a bucket's owner may perform (DeleteBucket, GetBucketLocation)."""
+    """Operations only a bucket's owner may perform (DeleteBucket, GetBucketLocation),
+    unless the bucket policy allows the caller."""
+    if access.policy_allows(bucket.name):
+        return
     if caller is None or caller.owner_id != bucket.owner_id:
         raise errors.AccessDenied()
 
 
 def require_bucket_permission(bucket: BucketRecord, caller: Caller | None, permission: str) -> None:
     """The bucket's ACL must grant ``permission`` (READ: list, WRITE: put/delete keys)."""
-    acls.require(bucket.acl, bucket.owner_id, caller, permission)
+    acls.require(bucket.acl, bucket.owner_id, caller, permission, (bucket.name, None))
 
 
 def create_bucket(svc: Services, caller: Caller, name: str, location_constraint: str | None,
-                  acl: acls.Acl | None = None, object_lock: bool = False) -> BucketRecord:
+                  acl: acls.Acl | None = None, object_lock: bool = False,
+                  object_ownership: str | None = None) -> BucketRecord:
     """CreateBucket. ``location_constraint`` comes from CreateBucketConfiguration;
     ``acl`` from x-amz-acl / x-amz-grant-* (private when None); ``object_lock``
-    (x-amz-bucket-object-lock-enabled) enables Object Lock, and with it versioning."""
+    (x-amz-bucket-object-lock-enabled) enables Object Lock, and with it versioning;
+    ``object_ownership`` (x-amz-object-ownership) defaults to the configured one."""
     check_bucket_name(name)
+    ownership = object_ownership or svc.settings.default_object_ownership
+    if ownership not in ownership_controls.SETTINGS:
+        raise errors.InvalidArgument("Invalid x-amz-object-ownership header", ArgumentName="x-amz-object-ownership",
+                                     ArgumentValue=ownership)
+    if ownership == ownership_controls.ENFORCED and acl is not None and \
+            not acls.only_owner_full_control(acl, caller.owner_id):
+        raise errors.InvalidBucketAclWithObjectOwnership()
     region = svc.settings.region
     if location_constraint:
         if location_constraint == "us-east-1":
@@ -47,7 +59,9 @@ def create_bucket(svc: Services, caller: Caller, name: str, location_constraint:
     record = BucketRecord(name=name, owner_id=caller.owner_id, owner_display_name=caller.display_name,
                           region=region, created_at=now_us(), acl=acl.to_json() if acl else None,
                           versioning="Enabled" if object_lock else None,
-                          object_lock='{"enabled": true}' if object_lock else None)
+                          object_lock='{"enabled": true}' if object_lock else None,
+                          ownership_controls=None if ownership == ownership_controls.WRITER and not object_ownership
+                          else ownership_controls.stored(ownership))
     existing = svc.meta.create_bucket(record)
     if existing is None:
         return record
@@ -82,14 +96,21 @@ def get_bucket_location(svc: Services, caller: Caller, name: str) -> str:
 def get_bucket_acl(svc: Services, caller: Caller | None, name: str) -> acls.Acl:
     """GetBucketAcl."""
     bucket = require_bucket(svc, name)
-    acls.require(bucket.acl, bucket.owner_id, caller, acls.READ_ACP)
+    acls.require(bucket.acl, bucket.owner_id, caller, acls.READ_ACP, (name, None))
+    if ownership_controls.effective(bucket) == ownership_controls.ENFORCED:
+        return acls.private(bucket.owner_id, bucket.owner_display_name)  # ACLs disabled
     return acls.load(bucket.acl, bucket.owner_id, bucket.owner_display_name)
 
 
-def put_bucket_acl(svc: Services, caller: Caller | None, name: str, acl: acls.Acl) -> None:
-    """PutBucketAcl."""
+def put_bucket_acl(svc: Services, caller: Caller | None, name: str, acl: acls.Acl,
+                   request: acls.AclRequest | None = None) -> None:
+    """PutBucketAcl (``request``: the ACL as the request stated it, for the
+    ownership check)."""
     bucket = require_bucket(svc, name)
-    acls.require(bucket.acl, bucket.owner_id, caller, acls.WRITE_ACP)
+    acls.require(bucket.acl, bucket.owner_id, caller, acls.WRITE_ACP, (name, None))
+    ownership_controls.check_acl_request(bucket, request or acls.AclRequest(grants=acl.grants))
+    from .public_access_block import refuse_public_acl  # (it imports this module)
+    refuse_public_acl(bucket, acl)
     svc.meta.set_bucket_acl(name, acl.to_json())
 
 

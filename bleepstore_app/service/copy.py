@@ -15,9 +15,9 @@ from .. import errors
 from ..metadata.records import ObjectRecord, now_us
 from ..metadata.tables import MULTIPART_LOCATION
 from ..storage.base import BlobNotFound
-from . import Caller, Services
+from . import Caller, Services, access
 from . import acl as acls
-from .buckets import require_bucket, require_bucket_permission
+from .buckets import require_bucket
 from .conditions import Conditions, check_read
 from .names import check_key
 from . import encryption, object_lock, recode, versions
@@ -166,7 +166,12 @@ def delete_objects(svc: Services, caller: Caller | None, bucket: str, entries: l
     """DeleteObjects: one transaction for all (key, version id) entries; per
     entry (key, version id, DeleteOutcome or the S3Error it got)."""
     target = require_bucket(svc, bucket)
-    require_bucket_permission(target, caller, acls.WRITE)
+    # Each key is its own DeleteObject for the bucket policy: a Deny refuses that
+    # key, an Allow grants it without the ACL's WRITE (service/access.py).
+    has_policy = access.current().decide is not None and target.policy is not None
+    acl_write = acls.allows(target.acl, target.owner_id, caller, acls.WRITE, (bucket, None))
+    if not acl_write and not has_policy:
+        raise errors.AccessDenied()
     results: list = [None] * len(entries)
     valid = []
     for i, (key, version_id) in enumerate(entries):
@@ -174,6 +179,11 @@ def delete_objects(svc: Services, caller: Caller | None, bucket: str, entries: l
             check_key(key)
             if version_id is not None:
                 versions.check_version_id(version_id)
+            if has_policy:
+                action = "s3:DeleteObjectVersion" if version_id is not None else "s3:DeleteObject"
+                decision = access.policy_decision_or_deny(action, bucket, key)
+                if decision == "Deny" or (decision is None and not acl_write):
+                    raise errors.AccessDenied()
         except errors.S3Error as err:
             results[i] = (key, version_id, err)
             continue

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .. import errors
 from ..metadata.records import BucketRecord, ObjectRecord, now_us
-from . import Caller, Services
+from . import Caller, Services, access
 from .buckets import require_bucket, require_owner
 
 MODES = ("GOVERNANCE", "COMPLIANCE")
@@ -74,7 +74,9 @@ def _locked_bucket(svc: Services, name: str) -> BucketRecord:
 def _may_change_lock(bucket: BucketRecord, record: ObjectRecord, caller: Caller | None) -> None:
     """Only the bucket owner reads and sets retention and legal holds: no ACL grants
     s3:PutObjectRetention, s3:PutObjectLegalHold or s3:BypassGovernanceRetention,
-    so the writer of a version cannot weaken the lock it got."""
+    so the writer of a version cannot weaken the lock it got (a bucket policy may)."""
+    if access.policy_allows(record.bucket, record.key):
+        return
     if caller is None or caller.owner_id != bucket.owner_id:
         raise errors.AccessDenied()
 

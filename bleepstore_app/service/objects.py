@@ -26,9 +26,9 @@ from ..metadata.store import ObjectVersion
 from ..metadata.versions import DeleteOutcome
 from ..crypto.stream import DecryptingBlob, EncryptingReader, Segment, encrypt_bytes, segments_of
 from ..storage.base import BlobNotFound, BlobReader
-from . import Caller, Services
+from . import Caller, Services, access
 from . import acl as acls
-from . import encryption, object_lock, versions
+from . import encryption, object_lock, ownership_controls, public_access_block, versions
 from .buckets import require_bucket, require_bucket_permission
 from .conditions import Conditions, check_read
 from .names import check_key
@@ -176,9 +176,13 @@ def prepare_write(svc: Services, caller: Caller | None, bucket: str, key: str, s
         raise errors.InvalidStorageClass(StorageClassRequested=storage_class)
     target = require_bucket(svc, bucket)
     require_bucket_permission(target, caller, acls.WRITE)
-    owner = caller or acls.ANONYMOUS
+    ownership_controls.check_acl_request(target, acl)
+    writer = caller or acls.ANONYMOUS
+    owner = ownership_controls.object_owner(target, writer, acl) or writer
     bucket_owner = (target.owner_id, target.owner_display_name)
-    return owner, acl.build(owner.owner_id, owner.display_name, bucket_owner) if acl else None, target
+    built = acl.build(owner.owner_id, owner.display_name, bucket_owner) if acl else None
+    public_access_block.refuse_public_acl(target, built)
+    return owner, built, target
 
 
 def commit_object(svc: Services, record: ObjectRecord, inline: bytes | None, *,
@@ -359,7 +363,7 @@ def delete_entries(svc: Services, caller: Caller | None, target: BucketRecord,
 
 def check_read_access(svc: Services, caller: Caller | None, record: ObjectRecord) -> None:
     """GetObject/HeadObject need READ in the object's own ACL."""
-    acls.require(record.acl, record.owner_id, caller, acls.READ)
+    acls.require(record.acl, record.owner_id, caller, acls.READ, (record.bucket, record.key))
 
 
 def missing_object_error(svc: Services, caller: Caller | None, bucket: str, key: str) -> errors.S3Error:
@@ -368,6 +372,8 @@ def missing_object_error(svc: Services, caller: Caller | None, bucket: str, key:
     found = svc.meta.get_bucket(bucket)
     if found is None:
         return errors.NoSuchBucket(BucketName=bucket)
+    if access.policy_decision("s3:ListBucket", bucket) == "Allow":
+        return errors.NoSuchKey(Key=key)
     if not acls.allows(found.acl, found.owner_id, caller, acls.READ):
         return errors.AccessDenied()
     return errors.NoSuchKey(Key=key)
@@ -389,7 +395,11 @@ def get_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str,
                    version_id: str | None = None) -> acls.Acl:
     """GetObjectAcl."""
     record = require_version(svc, caller, bucket, key, version_id)
-    acls.require(record.acl, record.owner_id, caller, acls.READ_ACP)
+    acls.require(record.acl, record.owner_id, caller, acls.READ_ACP, (record.bucket, record.key))
+    state = access.current()
+    if state.acls_disabled:  # BucketOwnerEnforced: the bucket owner owns it, whatever was stored
+        target = require_bucket(svc, bucket)
+        return acls.private(target.owner_id, target.owner_display_name)
     return acls.load(record.acl, record.owner_id, record.owner_display_name)
 
 
@@ -398,7 +408,7 @@ def writable_acl_object(svc: Services, caller: Caller | None, bucket: str, key: 
     """The object whose ACL the caller may replace (WRITE_ACP), or the error; a
     handler runs this before it reads the ACL document too."""
     record = require_version(svc, caller, bucket, key, version_id)
-    acls.require(record.acl, record.owner_id, caller, acls.WRITE_ACP)
+    acls.require(record.acl, record.owner_id, caller, acls.WRITE_ACP, (record.bucket, record.key))
     return record
 
 
@@ -407,6 +417,8 @@ def put_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str, 
     """PutObjectAcl."""
     record = writable_acl_object(svc, caller, bucket, key, version_id)
     target = require_bucket(svc, bucket)
+    ownership_controls.check_acl_request(target, request)
     acl = request.build(record.owner_id, record.owner_display_name, (target.owner_id, target.owner_display_name))
+    public_access_block.refuse_public_acl(target, acl)
     if not svc.meta.set_object_acl(bucket, key, acl.to_json(), version_id):
         raise errors.NoSuchKey(Key=key) if version_id is None else errors.NoSuchVersion(Key=key, VersionId=version_id)

@@ -199,14 +199,6 @@ def _head_bucket_status(s3, name) -> int:
         return err.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
-@pytest.mark.parametrize("extra", [{"ObjectOwnership": "BucketOwnerEnforced"}, {"ObjectOwnership": "ObjectWriter"}],
-                         ids=["ownership-enforced", "ownership-writer"])
-def test_create_bucket_refused_creates_nothing(s3, extra):
-    name = "refused-" + uuid.uuid4().hex[:16]
-    assert _error(s3.create_bucket, Bucket=name, **extra) == NOT_IMPLEMENTED
-    assert _head_bucket_status(s3, name) == 404
-
-
 def test_create_bucket_account_regional_namespace_refused(server, s3):
     name = "refused-" + uuid.uuid4().hex[:16]
     assert_error(signed_request(server, "PUT", f"/{name}", headers={"x-amz-bucket-namespace": "account-regional"}),
@@ -369,8 +361,6 @@ def test_get_object_tagging(s3, s3_other, bucket):
     ("get_bucket_cors", "put_bucket_cors",
      {"CORSConfiguration": {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}),
     ("get_bucket_cors", "delete_bucket_cors", {}),
-    ("get_bucket_policy", "put_bucket_policy", {"Policy": '{"Version": "2012-10-17", "Statement": []}'}),
-    ("get_bucket_policy", "delete_bucket_policy", {}),
 ])
 def test_configuration_writes_stay_not_implemented(s3, bucket, read, call, kwargs):
     """The write is refused and the read still answers "never configured"."""

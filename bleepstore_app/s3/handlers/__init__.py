@@ -23,5 +23,6 @@ def handles(operation: str):
 def load_all() -> dict[str, Callable]:
     """Import every handler module (registration happens at import)."""
     from . import (acl, attributes, bucket_config, buckets, encryption, lifecycle, listing,  # noqa: F401
-                   multipart, object_lock, objects, service, tagging, versions)
+                   multipart, object_lock, objects, ownership_controls, policy, public_access_block, service,
+                   tagging, versions)
     return HANDLERS

@@ -23,9 +23,10 @@ def get_bucket_acl(svc, req) -> S3Result:
 @handles("PutBucketAcl")
 def put_bucket_acl(svc, req) -> S3Result:
     bucket = buckets.require_bucket(svc, req.bucket)
-    acls.require(bucket.acl, bucket.owner_id, req.caller, acls.WRITE_ACP)  # before the body is read (Expect)
-    acl = _resolved(svc, req).build(bucket.owner_id, bucket.owner_display_name)
-    buckets.put_bucket_acl(svc, req.caller, req.bucket, acl)
+    acls.require(bucket.acl, bucket.owner_id, req.caller, acls.WRITE_ACP, (bucket.name, None))  # before the body is read (Expect)
+    request = _resolved(svc, req)
+    acl = request.build(bucket.owner_id, bucket.owner_display_name)
+    buckets.put_bucket_acl(svc, req.caller, req.bucket, acl, request)
     return S3Result()
 
 

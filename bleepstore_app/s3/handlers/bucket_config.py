@@ -1,7 +1,6 @@
 """Reads of bucket (and object) configurations BleepStore never holds.
 
-BleepStore has no CORS, policies,
-website, replication, public access block, ownership controls,
+BleepStore has no CORS (yet), website, replication,
 logging, notifications, requester pays or transfer acceleration yet, so every
 bucket is in the state S3 calls "never configured". Each Get answers exactly
 what S3 answers then (an empty document, or the operation's own "not found"
@@ -63,9 +62,5 @@ def _not_configured(operation: str, error: type[errors.S3Error]) -> None:
 
 
 _not_configured("GetBucketCors", errors.NoSuchCORSConfiguration)
-_not_configured("GetBucketPolicy", errors.NoSuchBucketPolicy)
-_not_configured("GetBucketPolicyStatus", errors.NoSuchBucketPolicy)  # no policy: no status either
 _not_configured("GetBucketWebsite", errors.NoSuchWebsiteConfiguration)
 _not_configured("GetBucketReplication", errors.ReplicationConfigurationNotFoundError)
-_not_configured("GetPublicAccessBlock", errors.NoSuchPublicAccessBlockConfiguration)
-_not_configured("GetBucketOwnershipControls", errors.OwnershipControlsNotFoundError)

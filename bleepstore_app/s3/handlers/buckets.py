@@ -28,7 +28,8 @@ def create_bucket(svc, req) -> S3Result:
     request = header_acl(svc, req)
     acl = request.build(caller.owner_id, caller.display_name) if request else None
     object_lock = (req.headers.get("x-amz-bucket-object-lock-enabled") or "").strip().lower() == "true"
-    bucket = buckets.create_bucket(svc, caller, req.bucket, constraint, acl, object_lock)
+    bucket = buckets.create_bucket(svc, caller, req.bucket, constraint, acl, object_lock,
+                                   req.headers.get("x-amz-object-ownership"))
     return S3Result(headers={"Location": f"/{bucket.name}"})
 
 
@@ -46,5 +47,5 @@ def head_bucket(svc, req) -> S3Result:
 
 @handles("GetBucketLocation")
 def get_bucket_location(svc, req) -> S3Result:
-    region = buckets.get_bucket_location(svc, _caller(req), req.bucket)
+    region = buckets.get_bucket_location(svc, req.caller, req.bucket)  # owner, or as the policy allows
     return S3Result(xml=xml.document("LocationConstraint", xml.text(region)))
