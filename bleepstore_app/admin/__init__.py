@@ -75,7 +75,8 @@ def _refusal(settings) -> Response | None:
     if limiter is None:
         limiter = state.admin_limiter = FailureLimiter(settings.admin_max_failures,
                                                        settings.admin_failure_window_seconds)
-    address = request.environ.get("REMOTE_ADDR") or "?"
+    # The client behind a trusted proxy (worker.py), else the peer itself.
+    address = request.environ.get("bleepstore.client_ip") or request.environ.get("REMOTE_ADDR") or "?"
     wait = limiter.retry_after(address)
     if wait:
         response = error(429, "TooManyRequests", "too many failed admin token checks from this address")
