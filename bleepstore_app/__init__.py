@@ -28,6 +28,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     from .metadata.engine import Database, make_engine
     from .metadata.store import MetadataStore
     from .s3.addressing import AddressingMiddleware
+    from .console import register as register_console
     from .ops.endpoints import blueprint as ops_blueprint
     from .admin import blueprint as admin_blueprint
     from .ops.metrics import ObservingMiddleware, init_prometheus
@@ -52,6 +53,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     migrate.init_app(app, db=db, directory=MIGRATIONS_DIR)
     app.register_blueprint(ops_blueprint)
     app.register_blueprint(admin_blueprint)
+    app.secret_key = services.keys.derive("console session") if services.keys else None
+    register_console(app)
     app.register_blueprint(s3_blueprint)
     register_http_errors(app)
     app.extensions["bleepstore_metrics"] = init_prometheus(app, services)

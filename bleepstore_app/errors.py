@@ -44,6 +44,7 @@ InvalidDigest = _error("InvalidDigest", 400, "The Content-MD5 you specified is n
 InvalidLocationConstraint = _error("InvalidLocationConstraint", 400, "The specified location-constraint is not valid.")
 InvalidPart = _error("InvalidPart", 400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
 InvalidPartOrder = _error("InvalidPartOrder", 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number.")
+InvalidPolicyDocument = _error("InvalidPolicyDocument", 400, "The content of the form does not meet the conditions specified in the policy document.")
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
 InvalidTag = _error("InvalidTag", 400, "The tag provided was not a valid tag.")
 InvalidStorageClass = _error("InvalidStorageClass", 400, "The storage class you specified is not valid.")
@@ -53,7 +54,10 @@ MalformedACLError = _error("MalformedACLError", 400, "The XML you provided was n
 MalformedPolicy = _error("MalformedPolicy", 400, "Policies must be valid JSON and the first byte must be '{'")
 AccessControlListNotSupported = _error("AccessControlListNotSupported", 400, "The bucket does not allow ACLs")
 InvalidBucketAclWithObjectOwnership = _error("InvalidBucketAclWithObjectOwnership", 400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
+MalformedPOSTRequest = _error("MalformedPOSTRequest", 400, "The body of your POST request is not well-formed multipart/form-data.")
 MalformedXML = _error("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema.")
+MaxPostPreDataLengthExceededError = _error("MaxPostPreDataLengthExceededError", 400, "Your POST request fields preceding the upload file were too large.")
+MaxMessageLengthExceeded = _error("MaxMessageLengthExceeded", 400, "Your request was too big.")
 MetadataTooLarge = _error("MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size.")
 MissingSecurityHeader = _error("MissingSecurityHeader", 400, "Your request was missing a required header.")
 RequestHeaderSectionTooLarge = _error("RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size.")
@@ -74,6 +78,8 @@ class KmsNotFound(S3Error):
 
 # 403
 AccessDenied = _error("AccessDenied", 403, "Access Denied")
+# A refused CORS preflight (the code S3 sends, absent from its error table).
+AccessForbidden = _error("AccessForbidden", 403, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.")
 InvalidAccessKeyId = _error("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records.")
 RequestTimeTooSkewed = _error("RequestTimeTooSkewed", 403, "The difference between the request time and the server's time is too large.")
 SignatureDoesNotMatch = _error("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")

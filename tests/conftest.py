@@ -85,10 +85,12 @@ def emulators(tmp_path_factory):
 # Suites whose point on a gateway is proved by one of them (Object Lock is enforced
 # in the metadata, whatever the backend); they skip the others and the cluster,
 # where the versioning suites already run (their retention tests wait out dates).
-ONE_GATEWAY_SUITES = {"test_object_lock": "sqlite+aws-moto", "test_tagging": "sqlite+aws-moto"}
+ONE_GATEWAY_SUITES = {"test_object_lock": "sqlite+aws-moto", "test_tagging": "sqlite+aws-moto",
+                      "test_post_object": "sqlite+aws-moto"}
 GATEWAY_SUITES = {"test_objects", "test_multipart", "test_copy_object", "test_delete_objects",
                   "test_checksums", "test_chunked_bodies", "test_awscli", "test_versioning", "test_object_lock",
-                  "test_encryption", "test_object_attributes", "test_tagging", "test_lifecycle_runs"}
+                  "test_encryption", "test_object_attributes", "test_tagging", "test_lifecycle_runs",
+                  "test_post_object"}
 
 
 # The aws-moto gateway runs every GATEWAY_SUITES suite; gcp and azure, whose blob

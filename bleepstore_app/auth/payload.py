@@ -86,14 +86,22 @@ class VerifyingReader:
     ``expected_sha256`` is a hex digest or None; ``expected_checksums`` maps an
     algorithm to its base64 value, or to None to compute one without checking it
     (the value may be filled in later, e.g. from an aws-chunked trailer).
+
+    ``length`` None: a body whose size is known only at its end (a POST form's
+    file); ``length`` then counts the bytes read so far, and the size must come
+    to ``min_length``..``max_length`` (EntityTooSmall / EntityTooLarge, raised
+    from the read that crosses the bound, so nothing is stored).
     """
 
-    def __init__(self, source, length: int, *, content_md5: bytes | None = None,
+    def __init__(self, source, length: int | None, *, content_md5: bytes | None = None,
                  expected_sha256: str | None = None,
-                 expected_checksums: dict[str, str | None] | None = None) -> None:
+                 expected_checksums: dict[str, str | None] | None = None,
+                 min_length: int = 0, max_length: int | None = None) -> None:
         self._source = source
-        self.length = length
-        self._remaining = length
+        self._open_ended = length is None
+        self.length = 0 if length is None else length
+        self._remaining = self.length
+        self._min_length, self._max_length = min_length, max_length
         self._md5 = hashlib.md5()
         self._sha256 = hashlib.sha256() if expected_sha256 else None
         self._expected_sha256 = expected_sha256
@@ -107,6 +115,8 @@ class VerifyingReader:
     def read(self, n: int = -1) -> bytes:
         if n == 0:
             return b""
+        if self._open_ended:
+            return self._read_open_ended(n)
         if self._remaining <= 0:
             self._verify()
             return b""
@@ -121,6 +131,26 @@ class VerifyingReader:
             raise errors.IncompleteBody()
         self._remaining -= len(data)
         self._join_hashing()  # chunks are hashed in order
+        if len(data) >= PARALLEL_HASH_MIN and (pool := native_thread_pool()) is not None:
+            self._hashing = pool.spawn(self._hash, data)
+        else:
+            self._hash(data)
+        return data
+
+    def _read_open_ended(self, n: int) -> bytes:
+        try:
+            data = self._source.read(n if n is not None and n > 0 else 1024 * 1024)
+        except TimeoutError:
+            raise errors.RequestTimeout() from None
+        if not data:
+            if self.length < self._min_length:
+                raise errors.EntityTooSmall(ProposedSize=self.length, MinSizeAllowed=self._min_length)
+            self._verify()
+            return b""
+        self.length += len(data)
+        if self._max_length is not None and self.length > self._max_length:
+            raise errors.EntityTooLarge(ProposedSize=self.length, MaxSizeAllowed=self._max_length)
+        self._join_hashing()
         if len(data) >= PARALLEL_HASH_MIN and (pool := native_thread_pool()) is not None:
             self._hashing = pool.spawn(self._hash, data)
         else:

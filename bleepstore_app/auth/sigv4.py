@@ -147,7 +147,7 @@ def parse_amz_date(value: str) -> datetime:
         raise errors.AccessDenied("AWS authentication requires a valid Date or x-amz-date header") from None
 
 
-def _parse_credential(value: str, error: type[errors.S3Error]) -> tuple[str, str, str, str]:
+def parse_credential(value: str, error: type[errors.S3Error]) -> tuple[str, str, str, str]:
     parts = value.split("/")
     if len(parts) != 5 or parts[4] != "aws4_request" or not parts[0]:
         raise error("Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; "
@@ -175,7 +175,7 @@ def parse_authorization(value: str) -> _Parsed:
         raise errors.AuthorizationHeaderMalformed(
             "The authorization header is malformed; the authorization header requires three components: "
             "Credential, SignedHeaders, and Signature.")
-    access_key, date, region, service = _parse_credential(fields["Credential"], errors.AuthorizationHeaderMalformed)
+    access_key, date, region, service = parse_credential(fields["Credential"], errors.AuthorizationHeaderMalformed)
     signed = tuple(fields["SignedHeaders"].split(";"))
     return _Parsed(access_key, date, region, service, signed, fields["Signature"])
 
@@ -199,7 +199,7 @@ def verify_header_auth(method: str, raw_path: str, raw_query: str, headers: Mapp
         raise err
     if parsed.date != amz_date[:8]:
         raise errors.SignatureDoesNotMatch()
-    _check_region(parsed.region, region, errors.AuthorizationHeaderMalformed)
+    check_region(parsed.region, region, errors.AuthorizationHeaderMalformed)
     payload_hash = headers.get("x-amz-content-sha256")
     if payload_hash is None:
         raise errors.InvalidRequest("Missing required header for this request: x-amz-content-sha256")
@@ -226,7 +226,7 @@ def verify_presigned(method: str, raw_path: str, raw_query: str, query: Mapping[
         if not query.get(name):
             raise qerr("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
                        "X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
-    access_key, date, req_region, service = _parse_credential(query["X-Amz-Credential"], qerr)
+    access_key, date, req_region, service = parse_credential(query["X-Amz-Credential"], qerr)
     amz_date = query["X-Amz-Date"]
     when = parse_amz_date(amz_date)
     try:
@@ -244,7 +244,7 @@ def verify_presigned(method: str, raw_path: str, raw_query: str, query: Mapping[
                                   ServerTime=_iso(now.timestamp()), **{"X-Amz-Expires": expires})
     if (when - now).total_seconds() > MAX_SKEW_SECONDS:
         raise errors.AccessDenied("Request is not valid yet")
-    _check_region(req_region, region, qerr)
+    check_region(req_region, region, qerr)
     signed = tuple(query["X-Amz-SignedHeaders"].split(";"))
     if "host" not in signed:
         raise errors.AccessDenied("Host header is not signed")
@@ -304,7 +304,7 @@ def _match(method, raw_path, query, headers, parsed: _Parsed, payload_hash, amz_
         amz_date, scope, canonical_request(method, uris[0], query, headers, parsed.signed_headers, payload_hash)))
 
 
-def _check_region(requested: str, ours: str, error: type[errors.S3Error]) -> None:
+def check_region(requested: str, ours: str, error: type[errors.S3Error]) -> None:
     # S3 clients sign us-east-1 by default for path-style requests; accept it as well
     # as the configured region (AWS answers wrong regions with a redirect hint).
     if requested not in (ours, "us-east-1"):

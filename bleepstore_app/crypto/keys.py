@@ -15,6 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -130,6 +132,13 @@ class KeyRing:
             return AESGCM(material).decrypt(blob[:12], blob[12:], _aad(purpose, name, context))
         except (InvalidTag, ValueError, binascii.Error):
             raise UnwrapFailed(f"the data key wrapped by {name!r} did not open") from None
+
+    def derive(self, purpose: str) -> bytes | None:
+        """A 32-byte secret for ``purpose`` (the console's session signing, say), the
+        same on every node sharing the active master key; None without one."""
+        if self.active is None or self.active not in self._master:
+            return None
+        return hmac.new(self._master[self.active], b"bleepstore derive:" + purpose.encode(), hashlib.sha256).digest()
 
     def _material(self, kms_key: str | None, master_id: str | None) -> tuple[str, bytes]:
         if kms_key is not None:

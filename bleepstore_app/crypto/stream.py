@@ -70,12 +70,15 @@ class EncryptingReader:
     ciphertext byte is handed out, so a bad body raises before the storage backend
     makes the blob durable."""
 
-    def __init__(self, source: Readable, size: int, object_key: bytes, part_number: int = 0) -> None:
+    def __init__(self, source: Readable, size: int | None, object_key: bytes, part_number: int = 0) -> None:
         header = MAGIC + os.urandom(SALT_SIZE)
         self._source = source
         self._aead = _blob_aead(object_key, header, part_number)
-        self._chunks = chunk_count(size)
+        # size None: known only at the source's end (a POST form's file), found by
+        # reading one byte past each batch (the last chunk's nonce needs to know).
+        self._chunks = chunk_count(size) if size is not None else None
         self._size = size
+        self._carry = b""
         self._index = 0
         self._pending: deque[bytes] = deque([header])  # sealed pieces, handed out without copying
 
@@ -99,6 +102,8 @@ class EncryptingReader:
     def _seal_batch(self) -> None:
         """Read up to BATCH chunks' plaintext at once (large reads let the body's
         hashing run beside the encryption, see auth/payload.py) and seal them."""
+        if self._chunks is None:
+            return self._seal_open_ended_batch()
         first = self._index
         count = min(BATCH, self._chunks - first)
         want = min(count * CHUNK, self._size - first * CHUNK)
@@ -113,6 +118,21 @@ class EncryptingReader:
             self._pending.append(self._aead.encrypt(_nonce(index, index == self._chunks - 1),
                                                     view[i * CHUNK:(i + 1) * CHUNK], None))
         self._index = first + count
+
+
+    def _seal_open_ended_batch(self) -> None:
+        want = BATCH * CHUNK
+        plain = self._carry + read_full(self._source, want + 1 - len(self._carry))
+        last = len(plain) <= want  # the source has ended (and verified itself)
+        plain, self._carry = plain[:want], plain[want:]
+        count = chunk_count(len(plain)) if last else BATCH
+        view = memoryview(plain)
+        for i in range(count):
+            self._pending.append(self._aead.encrypt(_nonce(self._index + i, last and i == count - 1),
+                                                    view[i * CHUNK:(i + 1) * CHUNK], None))
+        self._index += count
+        if last:
+            self._chunks = self._index
 
 
 def encrypt_bytes(data: bytes, object_key: bytes, part_number: int = 0) -> bytes:

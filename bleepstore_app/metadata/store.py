@@ -111,6 +111,8 @@ Q_PING = Prepared(select(literal(1)))
 Q_COUNT_ALL_BUCKETS = Prepared(select(func.count()).select_from(t.buckets))
 Q_COUNT_ALL_OBJECTS = Prepared(select(func.count()).select_from(t.objects))
 Q_COUNT_OBJECTS = Prepared(select(func.count()).select_from(t.objects).where(o.bucket == bindparam("bucket")))
+Q_BUCKET_USAGE = Prepared(select(func.count(), func.sum(o.size)).where(o.bucket == bindparam("bucket"),
+                                                                       o.delete_marker == false()))
 
 _LIST_BASE = select(*_LISTING_COLUMNS).order_by(o.key).limit(bindparam("limit"))
 _LIST_QUERIES = {
@@ -336,6 +338,11 @@ class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQuer
 
     def count_objects(self, bucket: str) -> int:
         return self.db.read(lambda cur: cur.one(Q_COUNT_OBJECTS, bucket=bucket))[0]
+
+    def bucket_usage(self, bucket: str) -> tuple[int, int]:
+        """(objects, bytes) of the bucket's current versions (delete markers not counted)."""
+        row = self.db.read(lambda cur: cur.one(Q_BUCKET_USAGE, bucket=bucket))
+        return int(row[0] or 0), int(row[1] or 0)
 
     # -- recovery ----------------------------------------------------------
 

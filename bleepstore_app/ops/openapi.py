@@ -61,7 +61,7 @@ XML_RESULTS = {"ListBuckets": "ListAllMyBucketsResult", "ListObjects": "ListBuck
                "CreateMultipartUpload": "InitiateMultipartUploadResult", "UploadPartCopy": "CopyPartResult",
                "CompleteMultipartUpload": "CompleteMultipartUploadResult", "ListParts": "ListPartsResult",
                "ListMultipartUploads": "ListMultipartUploadsResult"}
-NO_CONTENT = ("DeleteBucket", "DeleteObject", "AbortMultipartUpload")
+NO_CONTENT = ("DeleteBucket", "DeleteObject", "AbortMultipartUpload", "PostObject")
 
 OPERATOR_PATHS = {
     "/healthz": ("Liveness", "200 while the process answers.", "text/plain"),
@@ -120,6 +120,12 @@ def _operation(route: Route) -> dict:
     if name in XML_BODIES:
         op["requestBody"] = {"required": name != "CreateBucket" and not name.startswith("Put"), "content": {
             XML: {"schema": {"type": "string", "description": f"<{XML_BODIES[name]}> document"}}}}
+    elif name == "PostObject":  # a browser form; the signature is in the form, not the request
+        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["key", "file"], "properties": {
+                "key": {"type": "string"}, "policy": {"type": "string"},
+                "file": {"type": "string", "format": "binary"}}}}}}
+        op["externalDocs"]["url"] = "https://docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html"
     elif name in BINARY_BODIES:
         op["requestBody"] = {"content": {"application/octet-stream": {"schema": {"type": "string",
                                                                                    "format": "binary"}}}}

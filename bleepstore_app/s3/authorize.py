@@ -29,11 +29,12 @@ _COPIES = frozenset({"CopyObject", "UploadPartCopy"})
 _LIST_PARAMETERS = (("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys"))
 
 
-def authorize(svc, req) -> Token | None:
+def authorize(svc, req, form: dict[str, str] | None = None, key: str | None = None) -> Token | None:
     """Decide ``req`` on its bucket's policy: raise AccessDenied on a Deny, else
     record the decision for the service's checks; the token undoes that after the
-    request (None: nothing was recorded)."""
-    if not req.bucket:
+    request (None: nothing was recorded). A PostObject is decided by its handler,
+    once the form has named its signer and ``key`` (its fields are ``form``)."""
+    if not req.bucket or (req.operation == "PostObject" and form is None):
         return None
     version_id = req.query.get("versionId")
     action = actions.action_for(req.operation, version_id)
@@ -50,7 +51,7 @@ def authorize(svc, req) -> Token | None:
         return None  # the common case: nothing to decide beyond the ACLs
 
     caller = req.caller
-    context = _Context(svc, req)
+    context = _Context(svc, req, form)
     buckets = {bucket.name: bucket}
 
     def decide(action_name: str, bucket_name: str, key: str | None) -> str | None:
@@ -63,7 +64,8 @@ def authorize(svc, req) -> Token | None:
 
     allowed = set()
     if req.operation != "DeleteObjects":  # decided per key (service/copy.py)
-        key = req.key if actions.RESOURCE_TYPE.get(action.lower()) == actions.OBJECT else None
+        if key is None:
+            key = req.key if actions.RESOURCE_TYPE.get(action.lower()) == actions.OBJECT else None
         if decide(action, bucket.name, key) == "Allow":
             allowed.add((bucket.name, None))
             if key is not None and req.operation not in _COPIES:
@@ -110,7 +112,7 @@ def _copy_source(svc, req):
 class _Context:
     """The request's condition keys, lower-cased; computed once, per object for tags."""
 
-    def __init__(self, svc, req) -> None:
+    def __init__(self, svc, req, form: dict[str, str] | None = None) -> None:
         self._svc, self._req = svc, req
         environ, caller, headers = req.environ, req.caller, req.headers
         now = datetime.now(timezone.utc)
@@ -130,7 +132,8 @@ class _Context:
             authorization = headers.get("Authorization", "")
             v2 = authorization.startswith("AWS ") or "AWSAccessKeyId" in req.query
             values["s3:signatureversion"] = ("AWS" if v2 else "AWS4-HMAC-SHA256",)
-            values["s3:authtype"] = ("REST-HEADER" if authorization else "REST-QUERY-STRING",)
+            values["s3:authtype"] = ("POST" if form is not None else
+                                     "REST-HEADER" if authorization else "REST-QUERY-STRING",)
         for parameter, key in _LIST_PARAMETERS:
             if parameter in req.query:
                 values[key] = (req.query[parameter],)
@@ -140,6 +143,9 @@ class _Context:
             if name.startswith("HTTP_X_AMZ_"):
                 header = name[5:].replace("_", "-").lower()
                 values["s3:" + header] = (environ[name],)
+        for name, value in (form or {}).items():  # a form's fields stand for its headers
+            if name.lower().startswith("x-amz-") or name.lower() == "acl":
+                values["s3:" + ("x-amz-acl" if name.lower() == "acl" else name.lower())] = (value,)
         tagging = headers.get("x-amz-tagging")
         if tagging is not None:
             pairs = parse_qsl(tagging, keep_blank_values=True)

@@ -18,6 +18,7 @@ from ..logsafe import escape
 from ..metadata.records import MetadataUnavailable
 from ..storage.base import StorageError, StorageThrottled, StorageTimeout, StorageUnavailable
 from ..service import access
+from . import cors
 from .authorize import authorize
 from .handlers import load_all
 from .request import CredentialCache, authenticate, parse_request
@@ -44,6 +45,8 @@ def s3_request(_path: str = ""):
         req = parse_request(environ, request_id)
         environ["bleepstore.route"] = _ROUTE_TEMPLATES[(req.bucket is not None) + (req.key is not None)]
         environ["bleepstore.bucket"], environ["bleepstore.key"] = req.bucket, req.key  # for the access log
+        if req.method == "OPTIONS":  # a CORS preflight: browsers never sign it
+            return cors.preflight(state.services, req)
         req.operation = environ["bleepstore.operation"] = resolve(
             req.method, req.bucket, req.key, req.query, req.headers)
         authenticate(req, state.credentials, state.services.settings.region)
@@ -73,6 +76,12 @@ def s3_request(_path: str = ""):
         log.exception("internal error in %s (request %s)", req.operation if req else "?", request_id)
         return render_error(errors.InternalError(), environ["REQUEST_METHOD"],
                             req.resource if req else "/", request_id)
+
+
+@blueprint.after_request
+def _cors_headers(response):
+    """Every answer (errors too) to a cross-origin request carries its CORS headers."""
+    return cors.add_headers(current_app.extensions["bleepstore"].services, request.environ, response)
 
 
 def _storage_error(exc: StorageError) -> errors.S3Error:

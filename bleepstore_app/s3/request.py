@@ -31,6 +31,7 @@ class S3Request:
     operation: str = "Unknown"
     caller: Caller | None = None
     signed: sigv4.SignedRequest | None = None
+    credentials: "CredentialCache | None" = None  # for signatures inside the body (POST forms)
     _body: VerifyingReader | None = field(default=None, repr=False)
 
     @property
@@ -155,6 +156,7 @@ class CredentialCache:
 def authenticate(req: S3Request, credentials: CredentialCache, region: str) -> None:
     """Set ``req.caller`` and ``req.signed`` from the signature, or leave them None
     for an anonymous request."""
+    req.credentials = credentials
     auth_header = req.headers.get("Authorization")
     presigned_v2 = "AWSAccessKeyId" in req.query and "Signature" in req.query
     presigned = "X-Amz-Algorithm" in req.query or presigned_v2

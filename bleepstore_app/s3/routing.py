@@ -40,6 +40,7 @@ ROUTES: tuple[Route, ...] = (
     _r("GetBucketAcl", "GET", "bucket", "acl"),
     _r("PutBucketAcl", "PUT", "bucket", "acl"),
     _r("DeleteObjects", "POST", "bucket", "delete"),
+    _r("PostObject", "POST", "bucket"),  # a browser form upload (s3/form.py)
     _r("ListMultipartUploads", "GET", "bucket", "uploads"),
     _r("PutObject", "PUT", "object"),
     _r("CopyObject", "PUT", "object", header="x-amz-copy-source"),
@@ -77,6 +78,9 @@ ROUTES: tuple[Route, ...] = (
     _r("PutBucketLifecycleConfiguration", "PUT", "bucket", "lifecycle"),
     _r("DeleteBucketLifecycle", "DELETE", "bucket", "lifecycle"),
     _r("GetObjectAttributes", "GET", "object", "attributes"),
+    _r("GetBucketCors", "GET", "bucket", "cors"),
+    _r("PutBucketCors", "PUT", "bucket", "cors"),
+    _r("DeleteBucketCors", "DELETE", "bucket", "cors"),
     _r("GetBucketPolicy", "GET", "bucket", "policy"),
     _r("PutBucketPolicy", "PUT", "bucket", "policy"),
     _r("DeleteBucketPolicy", "DELETE", "bucket", "policy"),
@@ -89,7 +93,6 @@ ROUTES: tuple[Route, ...] = (
     _r("DeleteBucketOwnershipControls", "DELETE", "bucket", "ownershipControls"),
     # Reads of configurations BleepStore never holds (their Put/Delete stay unrouted,
     # so NotImplemented): the empty answer or the "not found" error S3 defines.
-    _r("GetBucketCors", "GET", "bucket", "cors"),
     _r("GetBucketWebsite", "GET", "bucket", "website"),
     _r("GetBucketReplication", "GET", "bucket", "replication"),
     _r("GetBucketLogging", "GET", "bucket", "logging"),

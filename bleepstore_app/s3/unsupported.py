@@ -79,6 +79,8 @@ ACCEPTED = {
                            "(every bucket here) S3 ignores it",
     "x-amz-bucket-object-lock-token": "it lets replication enable Object Lock on a replicated bucket; there is "
                                       "no replication",
+    "x-amz-confirm-remove-self-bucket-access": "it lets a PutBucketPolicy deny the owner the policy operations; "
+                                               "here the bucket owner always keeps them (s3/authorize.py)",
     "x-amz-mfa": "only a bucket with MFA delete requires it, and MFA delete cannot be enabled (no MFA devices)",
     "x-amz-optional-object-attributes": "RestoreStatus is only shown for archived objects; there are none",
     "x-amz-object-annotation-directive": "COPY and EXCLUDE agree when the source has no annotations",

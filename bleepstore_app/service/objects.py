@@ -25,7 +25,7 @@ from ..metadata.tables import MULTIPART_LOCATION
 from ..metadata.store import ObjectVersion
 from ..metadata.versions import DeleteOutcome
 from ..crypto.stream import DecryptingBlob, EncryptingReader, Segment, encrypt_bytes, segments_of
-from ..storage.base import BlobNotFound, BlobReader
+from ..storage.base import BlobNotFound, BlobReader, read_full
 from . import Caller, Services, access
 from . import acl as acls
 from . import encryption, object_lock, ownership_controls, public_access_block, versions
@@ -123,8 +123,9 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
                if_match: str | None = None, acl: acls.AclRequest | None = None,
                lock: object_lock.LockRequest | None = None,
                sse: encryption.SseRequest | None = None) -> ObjectRecord:
-    """PutObject. ``body`` is a VerifyingReader of exactly ``length`` bytes,
-    encrypted on its way to storage when ``sse`` or the bucket's default asks.
+    """PutObject. ``body`` is a VerifyingReader of exactly ``length`` bytes (None:
+    known at its end, as a POST form's file, which bounds its own size), encrypted
+    on its way to storage when ``sse`` or the bucket's default asks.
 
     Conditional writes: ``If-None-Match: *`` creates only; ``If-Match: <etag>``
     replaces only that version (412 PreconditionFailed otherwise); a delete
@@ -134,20 +135,29 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
         raise errors.NotImplemented("If-None-Match on PutObject supports only '*'.")
     owner, object_acl, target = prepare_write(svc, caller, bucket, key, attrs.storage_class, acl)
     lock_mode, lock_until, legal_hold = object_lock.lock_for_new_version(target, lock)
-    if length > svc.settings.max_object_size:
+    if length is not None and length > svc.settings.max_object_size:
         raise errors.EntityTooLarge(ProposedSize=length, MaxSizeAllowed=svc.settings.max_object_size)
     sealed = encryption.for_new_object(svc, target, key, sse)
 
     inline = None
-    if length <= svc.settings.inline_max_size:
+    source = body
+    if length is None:  # small enough to be inline? Read at most one byte more to know.
+        head = read_full(body, svc.settings.inline_max_size + 1)
+        if len(head) <= svc.settings.inline_max_size:
+            length, inline = len(head), head  # the body has ended and verified itself
+        else:
+            source = _Prepended(head, body)
+    elif length <= svc.settings.inline_max_size:
         inline = body.read_all()
+    if inline is not None:
         if sealed is not None:
             inline = encrypt_bytes(inline, sealed.object_key)
         location = uuid.uuid4().hex
     elif sealed is not None:
-        location = svc.storage.put(EncryptingReader(body, length, sealed.object_key)).location
+        location = svc.storage.put(EncryptingReader(source, length, sealed.object_key)).location
     else:
-        location = svc.storage.put(body).location
+        location = svc.storage.put(source).location
+    length = body.length if length is None else length
     stored = sealed.stored if sealed is not None else None
     record = ObjectRecord(
         bucket=bucket, key=key, size=length, last_modified=now_us(),
@@ -164,6 +174,20 @@ def put_object(svc: Services, caller: Caller | None, bucket: str, key: str, body
     commit_object(svc, record, inline, if_none_match=if_none_match is not None, if_match=expected_etag,
                   versioning=target.versioning)
     return record
+
+
+class _Prepended:
+    """``read(n)`` of ``head`` (already read from ``rest``), then of ``rest``."""
+
+    def __init__(self, head: bytes, rest) -> None:
+        self._head, self._rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            take = len(self._head) if n is None or n < 0 else n
+            out, self._head = self._head[:take], self._head[take:]
+            return out
+        return self._rest.read(n)
 
 
 def prepare_write(svc: Services, caller: Caller | None, bucket: str, key: str, storage_class: str | None,

@@ -37,8 +37,7 @@ def stored(setting: str) -> str:
 
 def _owned(svc: Services, caller: Caller | None, name: str) -> BucketRecord:
     bucket = buckets.require_bucket(svc, name)
-    if caller is None or caller.owner_id != bucket.owner_id:
-        raise errors.AccessDenied()
+    buckets.require_owner(bucket, caller)  # or whom the bucket policy allows
     return bucket
 
 

@@ -15,7 +15,7 @@ from .. import errors
 from ..metadata.records import BucketRecord
 from . import Caller, Services
 from . import acl as acls
-from .buckets import require_bucket
+from .buckets import require_bucket, require_owner
 
 FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 _NONE = dict.fromkeys(FLAGS, False)
@@ -28,8 +28,7 @@ def flags(bucket: BucketRecord) -> dict[str, bool]:
 
 def _owned(svc: Services, caller: Caller | None, name: str) -> BucketRecord:
     bucket = require_bucket(svc, name)
-    if caller is None or caller.owner_id != bucket.owner_id:
-        raise errors.AccessDenied()
+    require_owner(bucket, caller)  # or whom the bucket policy allows
     return bucket
 
 

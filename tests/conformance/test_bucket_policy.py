@@ -328,3 +328,21 @@ def test_bucket_configuration_actions_granted_to_another_user(s3, s3_other, buck
     assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "team", "Value": "b"}]
     assert _error(s3_other.get_bucket_tagging, Bucket=bucket) == ("AccessDenied", 403)
     s3.delete_bucket_tagging(Bucket=bucket)
+
+
+def test_form_uploads_are_decided_for_the_forms_signer(s3, s3_other, bucket):
+    """PostObject is s3:PutObject for whoever signed the form, on the form's key."""
+    def post(client, key):
+        form = client.generate_presigned_post(bucket, key, ExpiresIn=300)
+        return requests.post(form["url"], data=form["fields"], files={"file": ("f.txt", b"form bytes")}, timeout=30)
+    assert post(s3_other, "uploads/a.txt").status_code == 403
+    s3.put_bucket_policy(Bucket=bucket, Policy=_policy(
+        _stmt("Allow", {"AWS": OTHER}, "s3:PutObject", _arn(bucket, "uploads/*")),
+        _stmt("Deny", "*", "s3:PutObject", _arn(bucket, "uploads/locked/*"))))
+    assert post(s3_other, "uploads/a.txt").status_code == 204
+    assert post(s3_other, "elsewhere.txt").status_code == 403
+    assert post(s3, "uploads/locked/b.txt").status_code == 403  # the Deny holds for the owner too
+    assert post(s3, "owner.txt").status_code == 204
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == ["owner.txt", "uploads/a.txt"]
+    s3.delete_bucket_policy(Bucket=bucket)

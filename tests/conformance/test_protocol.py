@@ -116,10 +116,10 @@ def test_head_error_has_no_body(server, s3, bucket, case):
 # (GET of versioning, policy, tagging, website, replication... answers "never
 # configured" instead: tests/conformance/test_unsupported.py.)
 @pytest.mark.parametrize("method,level,query", [
-    ("PUT", "bucket", "policy"),
-    ("DELETE", "bucket", "policy"),
-    ("PUT", "bucket", "ownershipControls"),
-    ("DELETE", "bucket", "cors"),
+    ("PUT", "bucket", "notification"),
+    ("PUT", "bucket", "logging"),
+    ("DELETE", "bucket", "replication"),
+    ("DELETE", "bucket", "website"),
     ("PUT", "bucket", "website"),
     ("PUT", "bucket", "replication"),
     ("GET", "bucket", "inventory"),

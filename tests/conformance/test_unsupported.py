@@ -358,9 +358,8 @@ def test_get_object_tagging(s3, s3_other, bucket):
 
 
 @pytest.mark.parametrize("read, call, kwargs", [
-    ("get_bucket_cors", "put_bucket_cors",
-     {"CORSConfiguration": {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}),
-    ("get_bucket_cors", "delete_bucket_cors", {}),
+    ("get_bucket_website", "put_bucket_website", {"WebsiteConfiguration": {"IndexDocument": {"Suffix": "index.html"}}}),
+    ("get_bucket_website", "delete_bucket_website", {}),
 ])
 def test_configuration_writes_stay_not_implemented(s3, bucket, read, call, kwargs):
     """The write is refused and the read still answers "never configured"."""

@@ -37,6 +37,7 @@ from bleepstore_app.crypto.keys import (
     read_key_source,
 )
 from bleepstore_app.crypto.stream import (
+    BATCH,
     CHUNK,
     HEADER_SIZE,
     MAGIC,
@@ -997,3 +998,32 @@ def test_encryption_overrides_replace_the_mapping():
 
 def test_module_exports():
     assert keys_mod.KEY_SIZE == 32 and LOCAL_KEY_FILE == "sse-master.key" and LOCAL_KEY_ID == "local"
+
+
+# --- a plaintext whose size is known only at its end (a POST form's file) ----------------------
+
+@pytest.mark.parametrize("size", SIZES + [BATCH * CHUNK - 1, BATCH * CHUNK, BATCH * CHUNK + 1, 2 * BATCH * CHUNK + 7])
+def test_open_ended_encryption_is_the_known_size_format(size):
+    key = os.urandom(32)
+    data = data_of(size, 2)
+    source = VerifyingReader(io.BytesIO(data), None)
+    reader = EncryptingReader(source, None, key)
+    out = bytearray()
+    while piece := reader.read(SEALED_CHUNK + 3):
+        out += piece
+    assert len(out) == cipher_size(size) and source.length == size
+    assert decrypt(key, bytes(out), size) == data
+    assert source.md5_hex == hashlib.md5(data).hexdigest()
+    if size > CHUNK:  # the last chunk carries the flag: dropping it does not decrypt as a shorter object
+        cut = size - size % CHUNK if size % CHUNK else size - CHUNK
+        with pytest.raises(StorageError):
+            decrypt(key, bytes(out[:cipher_size(cut)]), cut)
+
+
+def test_open_ended_encryption_raises_the_body_error_before_the_last_byte():
+    key = os.urandom(32)
+    source = VerifyingReader(io.BytesIO(b"x" * (CHUNK * 3)), None, max_length=CHUNK * 2)
+    reader = EncryptingReader(source, None, key)
+    with pytest.raises(errors.EntityTooLarge):
+        while reader.read(SEALED_CHUNK):
+            pass

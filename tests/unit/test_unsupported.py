@@ -25,6 +25,7 @@ IMPLEMENTED = {
     "x-amz-copy-source-if-modified-since", "x-amz-copy-source-if-unmodified-since", "x-amz-copy-source-range",
     "x-amz-metadata-directive", "x-amz-mp-object-size",
     "x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner",
+    "x-amz-object-ownership",
     "x-amz-bucket-object-lock-enabled", "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
     "x-amz-object-lock-legal-hold", "x-amz-bypass-governance-retention",
     # Server-side encryption (s3/sse.py, service/encryption.py).
@@ -44,6 +45,8 @@ def _model_headers() -> dict[str, set[str]]:
     model = Loader().load_service_model("s3", "service-2")
     out = {}
     for route in ROUTES:
+        if route.operation == "PostObject":  # a browser form: not in botocore's model, no headers of its own
+            continue
         op = model["operations"][route.operation]
         members = model["shapes"][op["input"]["shape"]]["members"].values() if "input" in op else ()
         out[route.operation] = {m["locationName"] for m in members if m.get("location") in ("header", "headers")}

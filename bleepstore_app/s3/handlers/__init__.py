@@ -22,7 +22,7 @@ def handles(operation: str):
 
 def load_all() -> dict[str, Callable]:
     """Import every handler module (registration happens at import)."""
-    from . import (acl, attributes, bucket_config, buckets, encryption, lifecycle, listing,  # noqa: F401
-                   multipart, object_lock, objects, ownership_controls, policy, public_access_block, service,
-                   tagging, versions)
+    from . import (acl, attributes, bucket_config, buckets, cors, encryption, lifecycle, listing,  # noqa: F401
+                   multipart, object_lock, objects, ownership_controls, policy, post_object, public_access_block,
+                   service, tagging, versions)
     return HANDLERS

@@ -1,6 +1,6 @@
 """Reads of bucket (and object) configurations BleepStore never holds.
 
-BleepStore has no CORS (yet), website, replication,
+BleepStore has no website, replication,
 logging, notifications, requester pays or transfer acceleration yet, so every
 bucket is in the state S3 calls "never configured". Each Get answers exactly
 what S3 answers then (an empty document, or the operation's own "not found"
@@ -61,6 +61,5 @@ def _not_configured(operation: str, error: type[errors.S3Error]) -> None:
     handler.__name__ = handler.__qualname__ = operation
 
 
-_not_configured("GetBucketCors", errors.NoSuchCORSConfiguration)
 _not_configured("GetBucketWebsite", errors.NoSuchWebsiteConfiguration)
 _not_configured("GetBucketReplication", errors.ReplicationConfigurationNotFoundError)

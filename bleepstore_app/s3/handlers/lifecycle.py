@@ -9,8 +9,8 @@ from ..responses import S3Result
 from . import handles
 
 
-def _require_integrity_header(req) -> None:
-    """S3 requires Content-MD5 (or, from newer SDKs, a checksum) on this Put."""
+def require_content_md5(req) -> None:
+    """S3 requires Content-MD5 (or, from newer SDKs, a checksum) on this Put (and on PutBucketCors)."""
     if "Content-MD5" not in req.headers and not any(
             name.lower().startswith(("x-amz-checksum-", "x-amz-sdk-checksum-algorithm", "x-amz-trailer"))
             for name in req.headers.keys()):
@@ -22,7 +22,7 @@ def _require_integrity_header(req) -> None:
 def put_bucket_lifecycle_configuration(svc, req) -> S3Result:
     # Owner first: a refused client that sent Expect: 100-continue never sends its body.
     buckets.require_owner(buckets.require_bucket(svc, req.bucket), req.caller)
-    _require_integrity_header(req)
+    require_content_md5(req)
     lifecycle.put_bucket_lifecycle_configuration(svc, req.caller, req.bucket, xml.parse(req.small_body()))
     return S3Result()
 
