@@ -15,9 +15,11 @@ WORKDIR /app
 
 COPY setup.cfg setup.py README.md gunicorn.conf.py wsgi.py ./
 COPY bleepstore_app bleepstore_app
+COPY migrations migrations
 COPY deploy/entrypoint.sh deploy/migrate.sh deploy/
 # Installed from the project's own setup.cfg, with the PostgreSQL driver and the
-# gateway SDKs; the Alembic migrations are inside the package.
+# gateway SDKs; the top-level migrations/ folder is installed inside the package
+# (setup.py maps it to bleepstore_app/migrations).
 RUN pip install '.[postgres,aws,gcp,azure]' \
     && chmod 0755 deploy/entrypoint.sh deploy/migrate.sh \
     && mkdir -p /var/lib/bleepstore/objects \

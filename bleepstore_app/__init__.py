@@ -10,7 +10,21 @@ from typing import Any, Mapping
 
 __version__ = "0.1.0"
 
-MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")  # shipped inside the package
+
+
+def _migrations_dir() -> str:
+    """The Alembic environment: inside the package when installed from the wheel
+    (setup.py maps the top-level migrations/ folder there), else the source tree's
+    top-level migrations/ (a checkout or an editable install). The package's own copy
+    is looked at first: beside an installed package sits site-packages, not ours."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "migrations", here.parent / "migrations"):
+        if (candidate / "env.py").is_file() and (candidate / "alembic.ini").is_file():
+            return str(candidate)
+    return str(here.parent / "migrations")
+
+
+MIGRATIONS_DIR = _migrations_dir()
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, settings=None):

@@ -90,7 +90,7 @@ ONE_GATEWAY_SUITES = {"test_object_lock": "sqlite+aws-moto", "test_tagging": "sq
 GATEWAY_SUITES = {"test_objects", "test_multipart", "test_copy_object", "test_delete_objects",
                   "test_checksums", "test_chunked_bodies", "test_awscli", "test_versioning", "test_object_lock",
                   "test_encryption", "test_object_attributes", "test_tagging", "test_lifecycle_runs",
-                  "test_post_object"}
+                  "test_post_object", "test_generic_sigv4"}
 
 
 # The aws-moto gateway runs every GATEWAY_SUITES suite; gcp and azure, whose blob
@@ -108,7 +108,7 @@ CORE_GATEWAY_SUITES = {"test_objects", "test_multipart", "test_copy_object", "te
 CLUSTER_SUITES = {"test_objects", "test_multipart", "test_copy_object", "test_delete_objects", "test_listing",
                   "test_list_buckets", "test_buckets", "test_versioning", "test_list_object_versions",
                   "test_conditional", "test_auth", "test_presigned", "test_acl", "test_bucket_policy",
-                  "test_lifecycle_runs", "test_encryption"}
+                  "test_lifecycle_runs", "test_encryption", "test_generic_sigv4"}
 
 
 def pytest_collection_modifyitems(config, items):

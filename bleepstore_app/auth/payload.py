@@ -86,6 +86,8 @@ class VerifyingReader:
     ``expected_sha256`` is a hex digest or None; ``expected_checksums`` maps an
     algorithm to its base64 value, or to None to compute one without checking it
     (the value may be filled in later, e.g. from an aws-chunked trailer).
+    ``check_sha256`` is called with the body's hex SHA-256 before any other check
+    (a signature over the body, when the signer sent no x-amz-content-sha256).
 
     ``length`` None: a body whose size is known only at its end (a POST form's
     file); ``length`` then counts the bytes read so far, and the size must come
@@ -96,15 +98,16 @@ class VerifyingReader:
     def __init__(self, source, length: int | None, *, content_md5: bytes | None = None,
                  expected_sha256: str | None = None,
                  expected_checksums: dict[str, str | None] | None = None,
-                 min_length: int = 0, max_length: int | None = None) -> None:
+                 min_length: int = 0, max_length: int | None = None, check_sha256=None) -> None:
         self._source = source
         self._open_ended = length is None
         self.length = 0 if length is None else length
         self._remaining = self.length
         self._min_length, self._max_length = min_length, max_length
         self._md5 = hashlib.md5()
-        self._sha256 = hashlib.sha256() if expected_sha256 else None
+        self._sha256 = hashlib.sha256() if expected_sha256 or check_sha256 else None
         self._expected_sha256 = expected_sha256
+        self._check_sha256 = check_sha256
         self._content_md5 = content_md5
         self.expected_checksums = dict(expected_checksums or {})
         self._checksums = {alg: new_checksum(alg) for alg in self.expected_checksums}
@@ -181,18 +184,25 @@ class VerifyingReader:
         self._join_hashing()
         return self._md5.hexdigest()
 
+    def drain(self) -> None:
+        """Read (and hash) whatever of the body is left, then verify it."""
+        while self.read(1024 * 1024):
+            pass
+
     def _verify(self) -> None:
         if self._verified:
             return
         self._verified = True
         self._join_hashing()
+        if self._check_sha256 is not None:  # the signature first: a forged body is not a bad digest
+            self._check_sha256(self._sha256.hexdigest())
         finish = getattr(self._source, "finish", None)
         if finish is not None:  # an aws-chunked decoder: read its trailer
             for name, value in finish().items():
                 algorithm = name.removeprefix("x-amz-checksum-").upper()
                 if name.startswith("x-amz-checksum-") and algorithm in self._checksums:
                     self.expected_checksums[algorithm] = value
-        if self._sha256 is not None and self._sha256.hexdigest() != self._expected_sha256:
+        if self._expected_sha256 is not None and self._sha256.hexdigest() != self._expected_sha256:
             raise errors.XAmzContentSHA256Mismatch(ClientComputedContentSHA256=self._expected_sha256,
                                                    S3ComputedContentSHA256=self._sha256.hexdigest())
         if self._content_md5 is not None and self._md5.digest() != self._content_md5:

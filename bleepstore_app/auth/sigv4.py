@@ -4,7 +4,12 @@ Pure functions over the request's method, raw path, raw query string and headers
 References: AWS "Authenticating Requests (AWS Signature Version 4)" for S3 —
 "Signature Calculations for the Authorization Header" and "Query Parameters".
 S3 differs from other services: the path is URI-encoded once (not twice) and
-the payload hash is sent in ``x-amz-content-sha256``.
+the payload hash is sent in ``x-amz-content-sha256``. Generic SigV4 signers
+(botocore's plain SigV4Auth, requests-aws4auth, curl --aws-sigv4) may not send
+that header: the canonical request then ends with the SHA-256 of the body, which
+only the body itself can tell, so the signature is checked once the body has
+been hashed (``SignedRequest.verify_payload``). The timestamp is X-Amz-Date, or
+the Date header (RFC 1123) when that is absent, as AWS accepts.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Callable, Iterable, Mapping
 from urllib.parse import quote, unquote
@@ -21,6 +27,9 @@ from .. import errors
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+# payload_hash of a request whose signer sent no x-amz-content-sha256 (never a
+# value a client can send: it is not a hex digest).
+BODY_SHA256 = "(sha256 of the body received)"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MAX_SKEW_SECONDS = 15 * 60
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
@@ -56,6 +65,10 @@ class SignedRequest:
     # Lower-case header names the signature covers; None: every x-amz-* header
     # present is in the string to sign (SigV2).
     covered_headers: frozenset[str] | None = None
+    # No x-amz-content-sha256 was sent: the signature is NOT verified yet. Call this
+    # with the hex SHA-256 of the body received; it raises SignatureDoesNotMatch
+    # unless the signature matches. payload_hash is then BODY_SHA256.
+    verify_payload: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +149,17 @@ def sign(key: bytes, text: str) -> str:
     return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def date_header_timestamp(value: str) -> str:
+    """An RFC 1123 Date header as the string to sign's ISO 8601 basic timestamp."""
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        when = None
+    if when is None or when.tzinfo is None:
+        raise errors.AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+    return when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
 def parse_amz_date(value: str) -> datetime:
     """``20130524T000000Z`` as an aware datetime (by hand: strptime is slow)."""
     try:
@@ -191,7 +215,10 @@ def verify_header_auth(method: str, raw_path: str, raw_query: str, headers: Mapp
         raise errors.AccessDenied("Host header is not signed")
     amz_date = headers.get("x-amz-date")
     if amz_date is None:
-        raise errors.AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+        date = headers.get("date")
+        if date is None:
+            raise errors.AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+        amz_date = date_header_timestamp(date)
     when = parse_amz_date(amz_date)
     if abs((now - when).total_seconds()) > MAX_SKEW_SECONDS:
         err = errors.RequestTimeTooSkewed(RequestTime=amz_date, ServerTime=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -201,18 +228,23 @@ def verify_header_auth(method: str, raw_path: str, raw_query: str, headers: Mapp
         raise errors.SignatureDoesNotMatch()
     check_region(parsed.region, region, errors.AuthorizationHeaderMalformed)
     payload_hash = headers.get("x-amz-content-sha256")
-    if payload_hash is None:
-        raise errors.InvalidRequest("Missing required header for this request: x-amz-content-sha256")
-    _check_payload_hash(payload_hash)
+    if payload_hash is not None:
+        _check_payload_hash(payload_hash)
     secret = lookup_secret(parsed.access_key)
     if secret is None:
         raise errors.InvalidAccessKeyId(AWSAccessKeyId=parsed.access_key)
     scope = f"{parsed.date}/{parsed.region}/{parsed.service}/aws4_request"
     key = signing_key(secret, parsed.date, parsed.region, parsed.service)
     query = canonical_query(raw_query)
+    covered = _covered(parsed.signed_headers, HEADER_AUTH_IMPLIED)
+    if payload_hash is None:  # a generic signer: the body's own hash is the last line
+        def verify_payload(body_sha256: str) -> None:
+            _match(method, raw_path, query, headers, parsed, body_sha256, amz_date, scope, key)
+        return SignedRequest(parsed.access_key, key, scope, amz_date, parsed.signature, BODY_SHA256, False,
+                             covered, verify_payload)
     _match(method, raw_path, query, headers, parsed, payload_hash, amz_date, scope, key)
     return SignedRequest(parsed.access_key, key, scope, amz_date, parsed.signature, payload_hash, False,
-                         _covered(parsed.signed_headers, HEADER_AUTH_IMPLIED))
+                         covered)
 
 
 def verify_presigned(method: str, raw_path: str, raw_query: str, query: Mapping[str, str],

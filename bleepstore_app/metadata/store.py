@@ -110,6 +110,9 @@ Q_INSERT_OBJECT_PART = Prepared(insert(t.object_parts).values(
 Q_PING = Prepared(select(literal(1)))
 Q_COUNT_ALL_BUCKETS = Prepared(select(func.count()).select_from(t.buckets))
 Q_COUNT_ALL_OBJECTS = Prepared(select(func.count()).select_from(t.objects))
+# Bytes of every stored version, current (objects) and noncurrent (object_versions).
+Q_SUM_OBJECT_BYTES = Prepared(select(func.coalesce(func.sum(o.size), 0)))
+Q_SUM_VERSION_BYTES = Prepared(select(func.coalesce(func.sum(t.object_versions.c.size), 0)))
 Q_COUNT_OBJECTS = Prepared(select(func.count()).select_from(t.objects).where(o.bucket == bindparam("bucket")))
 Q_BUCKET_USAGE = Prepared(select(func.count(), func.sum(o.size)).where(o.bucket == bindparam("bucket"),
                                                                        o.delete_marker == false()))
@@ -331,6 +334,10 @@ class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQuer
         def work(cur: Cursor) -> tuple[int, int]:
             return cur.one(Q_COUNT_ALL_BUCKETS)[0], cur.one(Q_COUNT_ALL_OBJECTS)[0]
         return self.db.read(work)
+
+    def stored_bytes(self) -> int:
+        """The size of every object version held, current and noncurrent (metrics)."""
+        return self.db.read(lambda cur: int(cur.one(Q_SUM_OBJECT_BYTES)[0]) + int(cur.one(Q_SUM_VERSION_BYTES)[0]))
 
     def ping(self) -> None:
         """One trivial query (readiness)."""

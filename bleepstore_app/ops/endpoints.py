@@ -58,18 +58,24 @@ def healthz():
 
 @operator_endpoint("/readyz")
 def readyz():
-    """Readiness: recovery done (true in any worker), metadata and storage answer."""
+    """Readiness: recovery done (true in any worker), metadata and storage answer.
+    Ready is 200 with an empty body (the earlier BleepStore's probes expect that);
+    not ready is 503 naming what is down."""
     components = check_components(_services())
-    ok = all(c["status"] == "ok" for c in components.values())
-    return Response("ready\n" if ok else "not ready\n", status=200 if ok else 503, mimetype="text/plain")
+    down = [name for name, c in components.items() if c["status"] != "ok"]
+    if not down:
+        return Response(status=200)
+    return Response(f"not ready: {', '.join(down)} unavailable\n", status=503, mimetype="text/plain")
 
 
 @operator_endpoint("/health")
 def health():
-    """Each component's status and latency, as JSON."""
+    """Each component's status and latency, as JSON: ``checks`` is the earlier
+    BleepStore's shape (dashboards and probes read it), ``components`` the same
+    entries under this server's first name for them."""
     components = check_components(_services())
     ok = all(c["status"] == "ok" for c in components.values())
-    body = jsonify({"status": "ok" if ok else "unavailable", "components": components})
+    body = jsonify({"status": "ok" if ok else "unavailable", "checks": components, "components": components})
     body.status_code = 200 if ok else 503
     return body
 

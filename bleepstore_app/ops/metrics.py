@@ -215,8 +215,13 @@ def init_prometheus(app, services):
 
 
 class StoreCollector:
-    """bleepstore_buckets / bleepstore_objects, counted at scrape time at most
-    every ``ttl`` seconds (two COUNT queries), not tracked on every write."""
+    """bleepstore_buckets / bleepstore_objects / bleepstore_stored_bytes, counted
+    at scrape time at most every ``ttl`` seconds (two COUNT and two SUM queries),
+    not tracked on every write. Only the scraping worker runs it, so a count is
+    never summed over workers (not doubled).
+
+    ``bleepstore_buckets_total`` / ``bleepstore_objects_total`` carry the same
+    values under the earlier BleepStore's names, which existing dashboards query."""
 
     def __init__(self, meta, ttl: float = 15.0) -> None:
         self._meta, self._ttl = meta, ttl
@@ -226,10 +231,16 @@ class StoreCollector:
         from prometheus_client.core import GaugeMetricFamily
         now = time.monotonic()
         if self._cached is None or now - self._cached[0] > self._ttl:
-            self._cached = (now, self._meta.count_buckets_and_objects())
-        buckets, objects = self._cached[1]
+            self._cached = (now, (*self._meta.count_buckets_and_objects(), self._meta.stored_bytes()))
+        buckets, objects, stored = self._cached[1]
         yield GaugeMetricFamily(f"{PREFIX}_buckets", "Buckets in the store", value=buckets)
         yield GaugeMetricFamily(f"{PREFIX}_objects", "Objects in the store", value=objects)
+        yield GaugeMetricFamily(f"{PREFIX}_stored_bytes", "Bytes of every object version in the store",
+                                value=stored)
+        yield GaugeMetricFamily(f"{PREFIX}_buckets_total", "Buckets in the store (earlier name of "
+                                f"{PREFIX}_buckets)", value=buckets)
+        yield GaugeMetricFamily(f"{PREFIX}_objects_total", "Objects in the store (earlier name of "
+                                f"{PREFIX}_objects)", value=objects)
 
 
 class ServerProcessCollector:

@@ -65,13 +65,30 @@ NO_CONTENT = ("DeleteBucket", "DeleteObject", "AbortMultipartUpload", "PostObjec
 
 OPERATOR_PATHS = {
     "/healthz": ("Liveness", "200 while the process answers.", "text/plain"),
-    "/readyz": ("Readiness", "200 when the metadata database and storage answer, else 503.", "text/plain"),
-    "/health": ("Component health", "Each component's status and latency (503 if one is down).",
-                "application/json"),
+    "/readyz": ("Readiness", "200 with an empty body when the metadata database and storage answer, "
+                             "else 503 naming what is unavailable.", "text/plain"),
+    "/health": ("Component health", "status, and checks.metadata / checks.storage with status and latency_ms "
+                                    "each (503 if one is down).", "application/json"),
     "/metrics": ("Prometheus metrics", "All gunicorn workers' metrics, summed.", "text/plain"),
     "/openapi.json": ("This document", "The OpenAPI description.", "application/json"),
     "/docs": ("Swagger UI", "This document, browsable.", "text/html"),
 }
+
+
+# Tags by operation family (the earlier BleepStore's document had these three).
+TAGS = (("Bucket", "Buckets and their configuration (ListBuckets too)"),
+        ("Object", "Objects and their subresources"),
+        ("MultipartUpload", "Multipart uploads, their parts and their listing"),
+        ("Operations", "Operator endpoints: probes, metrics, this document (unsigned)"))
+SECURITY_SCHEME = "sigv4"
+
+
+def family(route: Route) -> str:
+    """Bucket, Object or MultipartUpload: the multipart operations are the ones
+    addressed by ``?uploads`` or ``?uploadId``, whatever their level."""
+    if route.subresources & {"uploads", "uploadId"}:
+        return "MultipartUpload"
+    return "Object" if route.level == "object" else "Bucket"
 
 
 def _path(route: Route) -> str:
@@ -113,7 +130,7 @@ def _operation(route: Route) -> dict:
         "operationId": name,
         "summary": f"S3 {name}",
         "externalDocs": {"url": f"https://docs.aws.amazon.com/AmazonS3/latest/API/API_{name}.html"},
-        "tags": [route.level],
+        "tags": [family(route)],
         "parameters": params,
         "responses": {status: ok, "default": {"$ref": "#/components/responses/S3Error"}},
     }
@@ -133,7 +150,7 @@ def _operation(route: Route) -> dict:
 
 
 def build_document(server_url: str | None = None) -> dict:
-    """The OpenAPI 3.0 document of every route the server serves."""
+    """The OpenAPI 3.1 document of every route the server serves."""
     paths: dict[str, dict] = {}
     for route in ROUTES:
         paths.setdefault(_path(route), {})[route.method.lower()] = _operation(route)
@@ -142,25 +159,35 @@ def build_document(server_url: str | None = None) -> dict:
             "operationId": "ops_" + path.strip("/").replace(".", "_"), "summary": summary,
             "description": description + " Unsigned path-style requests only (a signed request "
                                          "names a bucket); also under /-" + path + ".",
-            "tags": ["operations"], "security": [],
+            "tags": ["Operations"], "security": [],
             "responses": {"200": {"description": summary, "content": {media: {"schema": {"type": "string"}}}},
                           "503": {"description": "Not ready"}}}}
     doc = {
-        "openapi": "3.0.3",
-        "info": {"title": "BleepStore S3 API", "version": __version__,
+        "openapi": "3.1.0",
+        "info": {"title": "BleepStore S3-Compatible API", "version": __version__,
                  "description": "An S3-compatible object store. Requests are signed with AWS SigV4 (or V2) "
                                 "as the AWS S3 API Reference describes; errors are S3 <Error> documents."},
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "SigV4": {"type": "apiKey", "in": "header", "name": "Authorization",
-                          "description": "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..."},
-                "Presigned": {"type": "apiKey", "in": "query", "name": "X-Amz-Signature"},
+                SECURITY_SCHEME: {
+                    "type": "apiKey", "in": "header", "name": "Authorization",
+                    "description": "AWS Signature Version 4: `Authorization: AWS4-HMAC-SHA256 "
+                                   "Credential=<key>/<date>/<region>/s3/aws4_request, SignedHeaders=..., "
+                                   "Signature=...` with X-Amz-Date (or Date) and, optionally, "
+                                   "x-amz-content-sha256 (without it the body received is hashed). "
+                                   "Signature V2 (`AWS key:signature`) is accepted too."},
+                "presigned": {"type": "apiKey", "in": "query", "name": "X-Amz-Signature",
+                              "description": "A presigned URL (SigV4 query parameters X-Amz-Algorithm, "
+                                             "X-Amz-Credential, X-Amz-Date, X-Amz-Expires, "
+                                             "X-Amz-SignedHeaders, X-Amz-Signature)."},
             },
             "responses": {"S3Error": {"description": "S3 error (Code, Message, Resource, RequestId)",
                                       "content": {XML: {"schema": {"type": "string"}}}}},
         },
-        "security": [{"SigV4": []}, {"Presigned": []}, {}],
+        # Anonymous ({}) too: public-read buckets and objects answer unsigned requests.
+        "security": [{SECURITY_SCHEME: []}, {"presigned": []}, {}],
+        "tags": [{"name": name, "description": description} for name, description in TAGS],
     }
     if server_url:
         doc["servers"] = [{"url": server_url}]

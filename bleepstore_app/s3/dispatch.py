@@ -21,7 +21,7 @@ from ..service import access
 from . import cors
 from .authorize import authorize
 from .handlers import load_all
-from .request import CredentialCache, authenticate, parse_request
+from .request import CredentialCache, authenticate, parse_request, settle_signature
 from .responses import render, render_error
 from .routing import resolve
 from .unsupported import check as refuse_unsupported
@@ -50,13 +50,22 @@ def s3_request(_path: str = ""):
         req.operation = environ["bleepstore.operation"] = resolve(
             req.method, req.bucket, req.key, req.query, req.headers)
         authenticate(req, state.credentials, state.services.settings.region)
-        handler = HANDLERS.get(req.operation)
-        if handler is None:
-            raise errors.NotImplemented(f"{req.operation} is not implemented.")
-        refuse_unsupported(state.services, req)  # before the handler reads or stores anything
-        decided = authorize(state.services, req)  # the bucket policy's word (service/access.py)
+        decided = None
         try:
-            return render(handler(state.services, req), req.method, request_id)
+            handler = HANDLERS.get(req.operation)
+            if handler is None:
+                raise errors.NotImplemented(f"{req.operation} is not implemented.")
+            refuse_unsupported(state.services, req)  # before the handler reads or stores anything
+            decided = authorize(state.services, req)  # the bucket policy's word (service/access.py)
+            result = handler(state.services, req)
+            settle_signature(req)  # a no-op: the handler read (and so proved) its body
+            return render(result, req.method, request_id)
+        except Exception:
+            # A signature over a streamed body is proven only by the body: until
+            # then neither the policy's nor the handler's error is the answer
+            # (settle raises SignatureDoesNotMatch instead).
+            settle_signature(req)
+            raise
         finally:
             if decided is not None:
                 access.reset(decided)

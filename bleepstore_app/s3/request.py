@@ -1,6 +1,9 @@
 """An incoming S3 request: where it points, who sent it, and its verified body."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import io
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -15,6 +18,11 @@ from ..auth.payload import CHECKSUM_ALGORITHMS, VerifyingReader, check_checksum_
 from ..service import Caller
 
 MAX_SMALL_BODY = 1024 * 1024 + 64 * 1024  # XML documents (DeleteObjects is the largest)
+# Operations whose body streams to storage: with a generic SigV4 signer (no
+# x-amz-content-sha256) their signature is checked as the body ends, before the
+# blob is made durable or any metadata is written; any other body is read (and
+# the signature checked) before the handler runs.
+STREAMED_BODIES = frozenset({"PutObject", "UploadPart"})
 
 
 @dataclass
@@ -194,6 +202,74 @@ def authenticate(req: S3Request, credentials: CredentialCache, region: str) -> N
     record = found["record"]
     req.signed = signed
     req.caller = Caller(record.access_key, record.owner_id, record.display_name)
+    if signed.verify_payload is not None:
+        _verify_body_signature_early(req)
+
+
+def _verify_body_signature_early(req: S3Request) -> None:
+    """A signature over the body's own SHA-256 (no x-amz-content-sha256 sent):
+    checked now against an empty or bounded body; a streamed body (PutObject,
+    UploadPart) is checked by its reader as it ends, or by settle_signature."""
+    environ = req.environ
+    length = req.content_length()
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if req.operation in STREAMED_BODIES and (chunked or length):
+        return
+    if not chunked and not length:
+        _body_signature_checked(req, sigv4.EMPTY_SHA256)
+        return
+    digest, kept = _hash_raw_body(environ, length, keep=MAX_SMALL_BODY)
+    _body_signature_checked(req, digest)
+    # The handler reads the same bytes; a body too large to keep is one no handler
+    # of these operations accepts (small_body refuses it by its length).
+    environ["wsgi.input"] = io.BytesIO(kept or b"")
+
+
+def _hash_raw_body(environ: dict, length: int | None, keep: int = 0) -> tuple[str, bytes | None]:
+    """The SHA-256 of the whole raw body, and the body itself if at most ``keep`` bytes."""
+    source = environ["wsgi.input"]
+    sha, parts, seen = hashlib.sha256(), [], 0
+    while length is None or seen < length:
+        want = 1024 * 1024 if length is None else min(1024 * 1024, length - seen)
+        try:
+            data = source.read(want)
+        except TimeoutError:
+            raise errors.RequestTimeout() from None
+        except OSError:
+            raise errors.IncompleteBody() from None
+        if not data:
+            if length is not None:
+                raise errors.IncompleteBody()
+            break
+        seen += len(data)
+        sha.update(data)
+        if parts is not None:
+            parts.append(data)
+            if seen > keep:
+                parts = None
+    return sha.hexdigest(), (b"".join(parts) if parts is not None else None)
+
+
+def _body_signature_checked(req: S3Request, body_sha256: str) -> None:
+    """Check the deferred signature; from here on the request is an ordinary one
+    whose payload hash is the body's."""
+    req.signed.verify_payload(body_sha256)  # raises SignatureDoesNotMatch
+    req.signed = dataclasses.replace(req.signed, payload_hash=body_sha256, verify_payload=None)
+
+
+def settle_signature(req: S3Request | None) -> None:
+    """Make sure a signature over the body was checked: called after the handler,
+    whether it answered or raised, so that a forged request never learns what the
+    handler found (NoSuchBucket, a failed precondition...), only
+    SignatureDoesNotMatch. Reads what is left of the body to hash it."""
+    if req is None or req.signed is None or req.signed.verify_payload is None:
+        return
+    if req._body is not None:
+        req._body.drain()  # its end runs _body_signature_checked
+    else:
+        _body_signature_checked(req, _hash_raw_body(req.environ, req.content_length())[0])
+    if req.signed.verify_payload is not None:  # the reader ended without proving it
+        raise errors.SignatureDoesNotMatch()
 
 
 # Query parameters of a presigned URL that are the signature's own, not request headers.
@@ -224,6 +300,10 @@ def _body_reader(req: S3Request, required_length: bool, also_compute: str | None
                  default_checksum: str | None, declared_checksums: bool = True) -> VerifyingReader:
     payload_hash = (req.signed.payload_hash if req.signed
                     else req.headers.get("x-amz-content-sha256", sigv4.UNSIGNED_PAYLOAD))
+    check_sha256 = None
+    if req.signed is not None and req.signed.verify_payload is not None:
+        check_sha256 = lambda digest: _body_signature_checked(req, digest)  # noqa: E731
+        payload_hash = sigv4.UNSIGNED_PAYLOAD  # nothing to compare with: the signature is the check
     expected = _declared_checksums(req) if declared_checksums else {}
     if also_compute:
         expected.setdefault(also_compute, None)
@@ -256,6 +336,7 @@ def _body_reader(req: S3Request, required_length: bool, also_compute: str | None
         content_md5=decode_content_md5(content_md5) if content_md5 is not None else None,
         expected_sha256=payload_hash if payload_hash != sigv4.UNSIGNED_PAYLOAD else None,
         expected_checksums=expected,
+        check_sha256=check_sha256,
     )
 
 

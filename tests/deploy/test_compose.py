@@ -56,7 +56,11 @@ def test_compose_file_passes_the_check_jsonschema_cli():
 
 def test_services_and_their_order(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "migrate", "bleepstore", "nginx"}
+    # Without a profile: the store itself; Prometheus and Grafana only with "monitoring".
+    assert {name for name, svc in services.items() if not svc.get("profiles")} == {
+        "postgres", "migrate", "bleepstore", "nginx"}
+    assert {name: svc.get("profiles") for name, svc in services.items() if svc.get("profiles")} == {
+        "prometheus": ["monitoring"], "grafana": ["monitoring"]}
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["bleepstore"]["depends_on"] == {
         "postgres": {"condition": "service_healthy"},
@@ -78,7 +82,9 @@ def test_the_scripts_the_tests_run_are_the_ones_compose_runs(compose):
     assert "WORKDIR" in dict(instructions) and dict(instructions)["WORKDIR"] == "/app"
     copies = " ".join(rest for word, rest in instructions if word == "COPY")
     assert "deploy/entrypoint.sh" in copies and "deploy/migrate.sh" in copies
-    assert "gunicorn.conf.py" in copies and "bleepstore_app" in copies  # the migrations are inside it
+    assert "gunicorn.conf.py" in copies and "bleepstore_app" in copies
+    # The top-level Alembic folder: pip install maps it into the package (setup.py).
+    assert ("COPY", "migrations migrations") in instructions
     assert "exec gunicorn -c gunicorn.conf.py wsgi:app" in ENTRYPOINT.read_text()
     assert "flask db upgrade" in MIGRATE.read_text()
     for script in (ENTRYPOINT, MIGRATE):
@@ -147,7 +153,7 @@ def test_dockerfile_image_and_user():
     assert any("useradd" in rest and final in rest for word, rest in instructions if word == "RUN")
     assert instructions.index(("USER", users[-1])) > max(i for i, (w, _) in enumerate(instructions) if w == "RUN")
     for source in ("setup.cfg", "setup.py", "README.md", "gunicorn.conf.py", "wsgi.py", "bleepstore_app",
-                   "bleepstore_app/migrations/alembic.ini", "deploy/entrypoint.sh", "deploy/migrate.sh"):
+                   "migrations/alembic.ini", "migrations/env.py", "deploy/entrypoint.sh", "deploy/migrate.sh"):
         assert (ROOT / source).exists(), source
 
 

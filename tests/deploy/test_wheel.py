@@ -28,10 +28,17 @@ def wheel(tmp_path_factory) -> Path:
 
 
 def test_the_wheel_contains_the_migrations(wheel):
+    """The source tree's top-level migrations/ folder (as `flask db init` makes it)
+    is in the wheel, every file of it, as bleepstore_app/migrations/."""
+    source = ROOT / "migrations"
+    assert not (ROOT / "bleepstore_app" / "migrations").exists(), "the Alembic folder is top-level now"
+    expected = {"alembic.ini", "env.py", "script.py.mako"}
+    expected |= {f"versions/{p.name}" for p in (source / "versions").glob("*.py")}
+    assert "versions/0001_initial_schema.py" in expected, sorted(expected)
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in ("bleepstore_app/migrations/alembic.ini", "bleepstore_app/migrations/env.py",
-                 "bleepstore_app/migrations/script.py.mako", "bleepstore_app/migrations/versions/0001_initial_schema.py"):
-        assert name in names, name
+    for name in sorted(expected):
+        assert f"bleepstore_app/migrations/{name}" in names, name
+    assert not any(n.startswith("migrations/") for n in names), "no top-level 'migrations' package in site-packages"
 
 
 def test_flask_db_upgrade_from_the_installed_wheel(wheel, tmp_path):

@@ -91,11 +91,15 @@ def test_healthz_readyz_health_answer(ops_server):
     srv = ops_server
     live = requests.get(srv.endpoint + "/healthz")
     assert (live.status_code, live.content) == (200, b"")
-    assert requests.get(srv.endpoint + "/readyz").status_code == 200
+    ready = requests.get(srv.endpoint + "/readyz")
+    assert (ready.status_code, ready.content) == (200, b"")  # the earlier BleepStore's probes expect no body
     health = requests.get(srv.endpoint + "/health").json()
     assert health["status"] == "ok"
-    assert set(health["components"]) == {"metadata", "storage"}
-    assert all(c["latency_ms"] >= 0 for c in health["components"].values())
+    # checks: the earlier shape; components: the same entries under this server's first name.
+    assert set(health["checks"]) == {"metadata", "storage"}
+    for check in health["checks"].values():
+        assert check["status"] == "ok" and isinstance(check["latency_ms"], (int, float)) and check["latency_ms"] >= 0
+    assert health["components"] == health["checks"]
 
 
 def test_readyz_503_while_storage_is_unusable(ops_server):
@@ -104,9 +108,13 @@ def test_readyz_503_while_storage_is_unusable(ops_server):
     moved = tmp.with_name("tmp-away")
     tmp.rename(moved)
     try:
-        assert requests.get(srv.endpoint + "/readyz").status_code == 503
+        ready = requests.get(srv.endpoint + "/readyz")
+        assert ready.status_code == 503 and b"storage" in ready.content and b"metadata" not in ready.content
         health = requests.get(srv.endpoint + "/health")
         assert health.status_code == 503
+        assert health.json()["status"] == "unavailable"
+        assert health.json()["checks"]["storage"]["status"] == "unavailable"
+        assert health.json()["checks"]["metadata"]["status"] == "ok"
         assert health.json()["components"]["storage"]["status"] == "unavailable"
     finally:
         moved.rename(tmp)
@@ -158,7 +166,7 @@ def test_503_while_postgresql_refuses_and_nothing_lost(ops_server):
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
         assert requests.get(srv.endpoint + "/readyz", timeout=30).status_code == 503
-        assert requests.get(srv.endpoint + "/health", timeout=30).json()["components"]["metadata"]["status"] \
+        assert requests.get(srv.endpoint + "/health", timeout=30).json()["checks"]["metadata"]["status"] \
             == "unavailable"
         for _ in range(4):  # both workers, reads on kept connections and writes on pooled ones
             url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "kept"})
@@ -227,6 +235,24 @@ def test_openapi_document_is_valid_and_lists_every_route(ops_server):
     operation_ids = {op["operationId"] for path in doc["paths"].values() for op in path.values()}
     assert {route.operation for route in ROUTES} <= operation_ids
     assert {"ops_healthz", "ops_readyz", "ops_health", "ops_metrics"} <= operation_ids
+    # The earlier BleepStore's document: its version, title, security scheme and tags.
+    assert doc["openapi"] == "3.1.0"
+    assert doc["info"]["title"] == "BleepStore S3-Compatible API"
+    scheme = doc["components"]["securitySchemes"]["sigv4"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")
+    assert "AWS4-HMAC-SHA256" in scheme["description"]
+    assert {"sigv4": []} in doc["security"]
+    assert {"Bucket", "Object", "MultipartUpload"} <= {tag["name"] for tag in doc["tags"]}
+    tags = {op["operationId"]: op["tags"] for path in doc["paths"].values() for op in path.values()}
+    for name, family in (("ListBuckets", "Bucket"), ("CreateBucket", "Bucket"), ("GetBucketAcl", "Bucket"),
+                         ("PutObject", "Object"), ("GetObjectTagging", "Object"), ("CopyObject", "Object"),
+                         ("CreateMultipartUpload", "MultipartUpload"), ("UploadPart", "MultipartUpload"),
+                         ("UploadPartCopy", "MultipartUpload"), ("ListMultipartUploads", "MultipartUpload"),
+                         ("ListParts", "MultipartUpload"), ("CompleteMultipartUpload", "MultipartUpload"),
+                         ("AbortMultipartUpload", "MultipartUpload")):
+        assert tags[name] == [family], name
+    declared = {tag["name"] for tag in doc["tags"]}
+    assert all(len(t) == 1 and t[0] in declared for t in tags.values())
 
 
 def test_docs_serve_swagger_ui_from_the_installed_package(ops_server):

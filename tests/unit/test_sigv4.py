@@ -566,12 +566,15 @@ def test_verify_header_auth_clock_skew_within_limit(fixed_clock, delta):
     assert verify(*boto_sign("http://localhost:9010/b/k"), now=FIXED + delta).access_key == BOTO_AK
 
 
-def test_verify_header_auth_missing_content_sha256(fixed_clock):
+def test_verify_header_auth_signed_content_sha256_not_sent(fixed_clock):
+    """Signed (in SignedHeaders) but not sent: the signature is then checked against
+    the body's hash, and cannot match, whatever the body."""
     method, path, query, headers = boto_sign("http://localhost:9010/b/k")
     del headers["x-amz-content-sha256"]
-    with pytest.raises(errors.InvalidRequest) as exc:
-        verify(method, path, query, headers)
-    assert "x-amz-content-sha256" in exc.value.message
+    signed = verify(method, path, query, headers)
+    assert signed.verify_payload is not None
+    with pytest.raises(errors.SignatureDoesNotMatch):
+        signed.verify_payload(EMPTY)
 
 
 def test_verify_header_auth_invalid_content_sha256(fixed_clock):
@@ -984,3 +987,88 @@ def test_verify_presigned_invalid_content_sha256_header(fixed_clock):
     headers.set("x-amz-content-sha256", "not-a-hash")
     with pytest.raises(errors.InvalidArgument):
         verify_q(method, path, query, headers)
+
+
+# --- generic signers (no x-amz-content-sha256) and the Date header -------------
+
+def _plain_sigv4(method: str, url: str, body: bytes, when: datetime) -> Headers:
+    """Headers of botocore's plain SigV4Auth, which hashes the body into the
+    canonical request but sends no x-amz-content-sha256."""
+    req = AWSRequest(method=method, url=url, data=body)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(botocore.auth, "get_current_datetime", lambda: when.replace(tzinfo=None))
+        botocore.auth.SigV4Auth(Credentials(AKID, SECRET), "s3", "us-east-1").add_auth(req)
+    headers = Headers(list(req.headers.items()))
+    headers.set("Host", HOST)
+    assert "x-amz-content-sha256" not in headers
+    return headers
+
+
+def test_plain_sigv4auth_signature_is_checked_against_the_body_hash():
+    body = b"Welcome to Amazon S3."
+    headers = _plain_sigv4("PUT", f"https://{HOST}/k", body, DOC_NOW)
+    signed = sigv4.verify_header_auth("PUT", "/k", "", headers, DOC_LOOKUP, DOC_NOW, "us-east-1")
+    assert signed.payload_hash == sigv4.BODY_SHA256 and signed.verify_payload is not None
+    signed.verify_payload(hashlib.sha256(body).hexdigest())  # the body that was signed: accepted
+    for other in (b"Welcome to Amazon S3!", b""):
+        with pytest.raises(errors.SignatureDoesNotMatch):
+            signed.verify_payload(hashlib.sha256(other).hexdigest())
+
+
+def test_plain_sigv4auth_without_a_body_signs_the_empty_hash():
+    headers = _plain_sigv4("GET", f"https://{HOST}/k", b"", DOC_NOW)
+    signed = sigv4.verify_header_auth("GET", "/k", "", headers, DOC_LOOKUP, DOC_NOW, "us-east-1")
+    signed.verify_payload(EMPTY)
+    with pytest.raises(errors.SignatureDoesNotMatch):
+        signed.verify_payload(WELCOME_SHA)
+
+
+def _date_only(date_header: str, stamp: str, scope_date: str) -> Headers:
+    """The AWS GET Object example, dated by Date instead of x-amz-date: the string
+    to sign carries ``stamp`` (ISO 8601 basic), signed here independently."""
+    import hmac as _hmac
+    signed = "date;host;range;x-amz-content-sha256"
+    canonical = "\n".join(["GET", "/test.txt", "", f"date:{date_header}", f"host:{HOST}", "range:bytes=0-9",
+                           f"x-amz-content-sha256:{EMPTY}", "", signed, EMPTY])
+    scope = f"{scope_date}/us-east-1/s3/aws4_request"
+    sts = "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + SECRET).encode()
+    for part in (scope_date, "us-east-1", "s3", "aws4_request"):
+        key = _hmac.new(key, part.encode(), hashlib.sha256).digest()
+    h = Headers()
+    h.add("Host", HOST)
+    h.add("Date", date_header)
+    h.add("Range", "bytes=0-9")
+    h.add("x-amz-content-sha256", EMPTY)
+    h.add("Authorization", auth_header(signed, _hmac.new(key, sts.encode(), hashlib.sha256).hexdigest(),
+                                       scope=scope))
+    return h
+
+
+def test_date_header_alone_dates_the_request():
+    headers = _date_only("Fri, 24 May 2013 00:00:00 GMT", AMZ_DATE, "20130524")
+    signed = sigv4.verify_header_auth("GET", "/test.txt", "", headers, DOC_LOOKUP, DOC_NOW, "us-east-1")
+    assert signed.amz_date == AMZ_DATE and signed.verify_payload is None
+    # Other RFC 1123 spellings of the same instant name the same timestamp.
+    assert sigv4.date_header_timestamp("Fri, 24 May 2013 02:00:00 +0200") == AMZ_DATE
+
+
+def test_date_header_refused_when_it_does_not_match():
+    # Signed for 00:00:00 but sent saying 00:00:01.
+    headers = _date_only("Fri, 24 May 2013 00:00:00 GMT", AMZ_DATE, "20130524")
+    headers.set("Date", "Fri, 24 May 2013 00:00:01 GMT")
+    with pytest.raises(errors.SignatureDoesNotMatch):
+        sigv4.verify_header_auth("GET", "/test.txt", "", headers, DOC_LOOKUP, DOC_NOW, "us-east-1")
+    # The credential scope names another day than the Date header.
+    headers = _date_only("Fri, 24 May 2013 00:00:00 GMT", AMZ_DATE, "20130523")
+    with pytest.raises(errors.SignatureDoesNotMatch):
+        sigv4.verify_header_auth("GET", "/test.txt", "", headers, DOC_LOOKUP, DOC_NOW, "us-east-1")
+    # Outside the allowed skew; not a date at all.
+    headers = _date_only("Fri, 24 May 2013 00:00:00 GMT", AMZ_DATE, "20130524")
+    with pytest.raises(errors.RequestTimeTooSkewed):
+        sigv4.verify_header_auth("GET", "/test.txt", "", headers, DOC_LOOKUP, DOC_NOW + timedelta(minutes=16),
+                                 "us-east-1")
+    for bad in ("yesterday", "Fri, 24 May 2013 00:00:00"):  # the second has no zone
+        headers.set("Date", bad)
+        with pytest.raises(errors.AccessDenied):
+            sigv4.verify_header_auth("GET", "/test.txt", "", headers, DOC_LOOKUP, DOC_NOW, "us-east-1")
