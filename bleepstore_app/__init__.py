@@ -37,12 +37,14 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
 
     from .config import load_settings
     from .crypto.keys import load_key_ring
+    from .crypto.secrets import load_secret_box
     from .extensions import migrate
     from .metadata.engine import Database, make_engine
     from .metadata.store import MetadataStore
     from .s3.addressing import AddressingMiddleware
     from .console import register as register_console
     from .ops.endpoints import blueprint as ops_blueprint
+    from .admin import blueprint as admin_blueprint
     from .ops.metrics import ObservingMiddleware, init_prometheus
     from .s3.dispatch import AnythingConverter, AppState, register_http_errors
     from .s3.dispatch import blueprint as s3_blueprint
@@ -58,11 +60,13 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
     app.url_map.converters["anything"] = AnythingConverter
     app.config["BLEEPSTORE_SETTINGS"] = settings
     db = Database(make_engine(settings))
+    keys = load_key_ring(settings)
     services = Services(settings=settings, meta=MetadataStore(db, settings.garbage_grace_seconds),
-                        storage=make_storage(settings), keys=load_key_ring(settings))
+                        storage=make_storage(settings), keys=keys, secrets=load_secret_box(settings, keys))
     app.extensions["bleepstore"] = AppState(services)
     migrate.init_app(app, db=db, directory=MIGRATIONS_DIR)
     app.register_blueprint(ops_blueprint)
+    app.register_blueprint(admin_blueprint)
     app.secret_key = services.keys.derive("console session") if services.keys else None
     register_console(app)
     app.register_blueprint(s3_blueprint)

@@ -1,4 +1,5 @@
-"""Operator commands: `bleepstore serve`, and `flask db ...` via Flask-Migrate."""
+"""Operator commands: `bleepstore serve`, `bleepstore admin ...` (cli_admin.py), and
+`flask db ...` via Flask-Migrate."""
 from __future__ import annotations
 
 import os
@@ -50,7 +51,8 @@ def _check_keys(settings, env) -> None:
     one line here, not a traceback per worker (and an embedded server's own key
     file is made once)."""
     from .crypto.keys import load_key_ring
-    load_key_ring(settings, environ=env)
+    from .crypto.secrets import load_secret_box
+    load_secret_box(settings, load_key_ring(settings, environ=env), environ=env)
 
 
 @main.group(help="Server-side encryption keys.")
@@ -59,7 +61,8 @@ def encryption() -> None:
 
 
 @encryption.command(help="Re-wrap every stored SSE-S3 (and managed SSE-KMS) data key under "
-                         "encryption.active_master_key. Metadata only: no object is rewritten. After "
+                         "encryption.active_master_key, and re-seal stored secret keys under the "
+                         "current credential key. Metadata only: no object is rewritten. After "
                          "adding a new master key and making it active, run this; when it reports "
                          "nothing left, the old key can be removed from the configuration.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar=CONFIG_ENV,
@@ -72,14 +75,18 @@ def rewrap(config_path: str | None) -> None:
     from .service import Services
     from .service.encryption import rewrap_data_keys
 
+    from .crypto.secrets import load_secret_box
+    from .service.credentials import seal_all
+
     try:
         settings = load_settings(config_path)
         keys = load_key_ring(settings)
+        box = load_secret_box(settings, keys)
     except ConfigError as exc:
         raise click.ClickException(f"configuration error: {exc}") from None
     db = Database(make_engine(settings))
     try:
-        svc = Services(settings=settings, meta=MetadataStore(db), storage=None, keys=keys)
+        svc = Services(settings=settings, meta=MetadataStore(db), storage=None, keys=keys, secrets=box)
         total = 0
         for attempt in range(1, 6):  # until a pass finds nothing (rows that changed meanwhile)
             counts = rewrap_data_keys(svc)
@@ -88,10 +95,20 @@ def rewrap(config_path: str | None) -> None:
             if not any(counts.values()):
                 break
         click.echo(f"done: {total} data keys now under master key {keys.active!r}")
+        # Stored secret keys derive their key from the active master key (unless
+        # auth.secret_encryption_key is set): re-seal them too, as a start does.
+        sealed, left = seal_all(svc)
+        click.echo(f"credential secrets: {sealed} re-sealed under {box.current!r}"
+                   + (f", {left} under a key not configured here" if left else ""))
     except (S3Error, KeyRingError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         db.dispose()
+
+
+from .cli_admin import admin  # noqa: E402  (`bleepstore admin ...`)
+
+main.add_command(admin)
 
 
 if __name__ == "__main__":

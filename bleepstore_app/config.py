@@ -46,8 +46,22 @@ DEFAULTS: dict[str, Any] = {
         "owner_id": "",
         "display_name": "bleepstore",
         "credentials": [],
-        # How long a worker may reuse a credential looked up in the database.
+        # How long a worker may reuse a credential looked up in the database: also
+        # how long an admin change (a disabled or deleted key) takes to reach every node.
         "cache_seconds": 5,
+        # The key that encrypts stored secret keys: env:NAME or file:/path (base64
+        # of 32 bytes), the same on every node. Empty: derived from the active SSE
+        # master key, else made once under storage.local.root_dir (crypto/secrets.py).
+        "secret_encryption_key": "",
+    },
+    # The admin API (/admin/...) and `bleepstore admin`: off while no token is set.
+    "admin": {
+        # The bearer token (at least 16 characters); BLEEPSTORE_ADMIN_TOKEN.
+        "token": "",
+        # Wrong or missing tokens from one client address, per worker, within the
+        # window, after which that address gets 429 until the window has passed.
+        "max_failures": 10,
+        "failure_window_seconds": 60,
     },
     "metadata": {
         "engine": "sqlite",
@@ -207,6 +221,10 @@ class Settings:
     orphan_min_age_seconds: int
     local_root_dir: str
     local_fsync: bool
+    secret_encryption_key: str = ""
+    admin_token: str = ""
+    admin_max_failures: int = 10
+    admin_failure_window_seconds: int = 60
     default_object_ownership: str = "ObjectWriter"
     lifecycle_interval_seconds: int = 3600
     lifecycle_day_seconds: int = 86400
@@ -428,6 +446,10 @@ def _validate(tree: dict) -> Settings:
         orphan_min_age_seconds=_int(tree, "storage.orphan_min_age_seconds", 0),
         local_root_dir=_str(tree, "storage.local.root_dir"),
         local_fsync=_bool(tree, "storage.local.fsync"),
+        secret_encryption_key=_key_source(tree, "auth.secret_encryption_key"),
+        admin_token=_admin_token(tree),
+        admin_max_failures=_int(tree, "admin.max_failures", 1, 1_000_000),
+        admin_failure_window_seconds=_int(tree, "admin.failure_window_seconds", 1, 86400),
         default_object_ownership=_object_ownership(tree),
         lifecycle_interval_seconds=_int(tree, "lifecycle.interval_seconds", 0),
         lifecycle_day_seconds=_int(tree, "lifecycle.day_seconds", 1),
@@ -457,6 +479,23 @@ def _key_sources(tree: dict, key: str) -> tuple[tuple[str, str], ...]:
         _require(isinstance(source, str) and source.startswith(("env:", "file:")), f"{key}.{name}",
                  "env:NAME or file:/path (a key is never written in the YAML)", "<hidden>")
     return tuple(sorted(value.items()))
+
+
+def _key_source(tree: dict, key: str) -> str:
+    value = _str(tree, key, empty_ok=True)
+    _require(value == "" or value.startswith(("env:", "file:")), key,
+             "env:NAME or file:/path (a key is never written in the YAML)", "<hidden>")
+    return value
+
+
+def _admin_token(tree: dict) -> str:
+    value = _lookup(tree, "admin.token")
+    if value in (None, ""):
+        return ""
+    ok = isinstance(value, str) and len(value) >= 16 and value.isprintable() and " " not in value
+    _require(ok, "admin.token", "at least 16 printable characters without spaces (e.g. openssl rand -hex 32)",
+             "<hidden>")
+    return value
 
 
 def _active_master_key(tree: dict) -> str:

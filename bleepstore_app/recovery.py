@@ -4,7 +4,8 @@ Runs once per server start (gunicorn's master, before workers fork), and is safe
 when several servers start at once against one database and data directory:
 
 1. migrate the schema (under a lock), or refuse to start if it is behind;
-2. seed the configured credentials (upserts);
+2. seed the configured credentials (upserts, secrets sealed), then seal every
+   stored secret still in clear or under an older key (one row per statement);
 3. remove temp files of writes that died with their process;
 4. abort multipart uploads older than their lifetime;
 5. delete the unlinked blobs whose grace period has passed (the sweeper);
@@ -28,10 +29,12 @@ from alembic.script import ScriptDirectory
 from . import MIGRATIONS_DIR
 from .config import Settings
 from .metadata.engine import Database, make_engine
-from .metadata.records import CredentialRecord
+from .crypto.keys import load_key_ring
+from .crypto.secrets import load_secret_box
 from .metadata.store import MetadataStore
 from .service import Services
 from .jobs.sweeper import sweep_garbage
+from .service.credentials import seal_all, seed_configured
 from .service.multipart import reap_expired_uploads
 from .storage import make_storage
 from .storage.base import StorageError
@@ -76,10 +79,15 @@ def recover(settings: Settings) -> None:
         else:
             check_schema(db.engine)
         meta = MetadataStore(db, settings.garbage_grace_seconds)
-        meta.seed_credentials(CredentialRecord(c.access_key, c.secret_key, c.owner_id, c.display_name)
-                              for c in settings.credentials)
+        keys = load_key_ring(settings)
         storage = make_storage(settings)
-        services = Services(settings=settings, meta=meta, storage=storage)
+        services = Services(settings=settings, meta=meta, storage=storage, keys=keys,
+                            secrets=load_secret_box(settings, keys))
+        seed_configured(services)
+        sealed, unreadable = seal_all(services)
+        if sealed or unreadable:
+            log.info("credential secrets: %d sealed under key %r, %d under a key not configured here",
+                     sealed, services.secrets.current, unreadable)
         reaped = reap_expired_uploads(services, settings.upload_lifetime_seconds)
         swept = removed = 0
         try:

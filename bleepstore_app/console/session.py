@@ -8,6 +8,7 @@ from flask import abort, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 from ..service import Caller
+from ..service.credentials import lookup
 
 CSRF_FIELD = "csrf_token"
 
@@ -32,8 +33,8 @@ def services():
 
 def sign_in(access_key: str, secret: str) -> Caller | None:
     """The caller for a correct, active key and secret (compared in constant time)."""
-    record = services().meta.get_credential(access_key)
-    if record is None or not getattr(record, "active", True):
+    record = lookup(services(), access_key)  # active keys only, secret opened
+    if record is None:
         hmac.compare_digest(b"-" * 40, secret.encode())  # about the same work either way
         return None
     if not hmac.compare_digest(record.secret_key.encode(), secret.encode()):
@@ -49,15 +50,15 @@ def caller() -> Caller | None:
     access_key = session.get("access_key")
     if not access_key:
         return None
-    record = services().meta.get_credential(access_key)
-    if record is None or not getattr(record, "active", True):
+    record = lookup(services(), access_key)
+    if record is None:
         session.clear()
         return None
     return Caller(record.access_key, record.owner_id, record.display_name)
 
 
 def secret_of(user: Caller) -> str:
-    record = services().meta.get_credential(user.access_key)
+    record = lookup(services(), user.access_key)
     if record is None:
         abort(403)
     return record.secret_key

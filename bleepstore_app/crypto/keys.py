@@ -70,9 +70,9 @@ def read_key_source(source: str, environ=os.environ) -> bytes:
     return key
 
 
-def local_key(directory: str) -> bytes:
+def local_key(directory: str, file_name: str = LOCAL_KEY_FILE) -> bytes:
     """The embedded server's own master key, made once (mode 0600, fsynced)."""
-    path = Path(directory) / LOCAL_KEY_FILE
+    path = Path(directory) / file_name
     if path.exists():  # made whole by an atomic link (below), never seen half-written
         return read_key_source(f"file:{path}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +100,10 @@ class KeyRing:
         self._master = dict(master_keys)
         self.active = active if active is not None else (next(iter(master_keys)) if len(master_keys) == 1 else None)
         self._kms = dict(kms_keys)
+
+    def master_materials(self) -> dict[str, bytes]:
+        """Every master key by id (credential secrets derive their key from them)."""
+        return dict(self._master)
 
     @property
     def has_master(self) -> bool:

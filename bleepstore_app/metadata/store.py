@@ -6,19 +6,18 @@ deciding which S3 error that means is the service layer's job.
 """
 from __future__ import annotations
 
-from typing import Iterable
-
 from sqlalchemy import and_, bindparam, delete, false, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import tables as t
+from .credentials import CredentialQueries
 from .encryption import EncryptionQueries
 from .engine import Cursor, Database, Prepared
 from .jobs import JobQueries, defer_deletion
 from .lifecycle import LifecycleQueries
 from .multipart import MultipartQueries, NoUpload
 from .tagging import TaggingQueries
-from .records import (BucketRecord, ConditionFailed, CredentialRecord, ListedObject, MissingBucket, ObjectRecord,
+from .records import (BucketRecord, ConditionFailed, ListedObject, MissingBucket, ObjectRecord,
                       VersionLocked, now_us)
 from .versions import (Q_REPLACE_CURRENT, ObjectVersion, VersionQueries, move_to_history, needs_parts,
                        object_record as _object_record, release_version, take_null_from_history)
@@ -52,11 +51,6 @@ _PARTS_COUNT_INDEX = _OBJECT_NAMES.index("parts_count")
 _LOCATION_INDEX = _OBJECT_NAMES.index("data_location")
 _VERSION_ID_INDEX = _OBJECT_NAMES.index("version_id")
 
-
-Q_CREDENTIAL = Prepared(select(cr.access_key, cr.secret_key, cr.owner_id, cr.display_name)
-                        .where(cr.access_key == bindparam("access_key"), cr.active.is_(True)))
-Q_SEED_CREDENTIAL = _upsert(t.credentials, ("access_key",),
-                            ("access_key", "secret_key", "owner_id", "display_name", "active", "created_at"))
 
 Q_BUCKET = Prepared(select(*_BUCKET_COLUMNS).where(b.name == bindparam("name")))
 # One owner's buckets by name, one page: after a name, in a [prefix, prefix_end)
@@ -135,7 +129,7 @@ _LIST_QUERIES = {
 
 
 class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQueries, TaggingQueries,
-                    LifecycleQueries):
+                    LifecycleQueries, CredentialQueries):
     """Everything the service layer asks of the metadata database.
 
     A write never deletes blobs: what it unlinks is recorded in blob_garbage in the
@@ -150,22 +144,6 @@ class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQuer
     def garbage_not_before(self) -> int:
         """When blobs unlinked now may be deleted."""
         return now_us() + self.garbage_grace_us
-
-    # -- credentials -------------------------------------------------------
-
-    def seed_credentials(self, creds: Iterable[CredentialRecord]) -> None:
-        """Insert or refresh the configured credentials (safe to run concurrently)."""
-        rows = [dict(access_key=c.access_key, secret_key=c.secret_key, owner_id=c.owner_id,
-                     display_name=c.display_name, active=True, created_at=now_us()) for c in creds]
-
-        def work(cur: Cursor) -> None:
-            for row in rows:
-                cur.run(Q_SEED_CREDENTIAL, **row)
-        self.db.write(work)
-
-    def get_credential(self, access_key: str) -> CredentialRecord | None:
-        row = self.db.read(lambda cur: cur.one(Q_CREDENTIAL, access_key=access_key))
-        return CredentialRecord(*row) if row else None
 
     # -- buckets -----------------------------------------------------------
 

@@ -33,11 +33,17 @@ def ByteOrderString(length: int):
 credentials = Table(
     "credentials", metadata,
     Column("access_key", String(128), primary_key=True),
-    Column("secret_key", String(256), nullable=False),
+    # The plain secret: only until start-up encrypts it (0007), then NULL.
+    Column("secret_key", String(256), nullable=True),
     Column("owner_id", String(128), nullable=False),
     Column("display_name", String(256), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", BigInteger, nullable=False),
+    # The secret sealed under the credential key: "v1:<key id>:<base64>" (crypto/secrets.py).
+    Column("secret_ciphertext", Text, nullable=True),
+    Column("description", String(256), nullable=True),
+    # "config" (seeded from the YAML at every start) or "admin" (the admin API / CLI).
+    Column("source", String(16), nullable=False, server_default=text("'config'")),
 )
 
 buckets = Table(

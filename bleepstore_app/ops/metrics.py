@@ -33,6 +33,8 @@ RESPONSE_SIZE = Histogram(f"{PREFIX}_http_response_size_bytes", "Response body s
                           buckets=SIZE_BUCKETS)
 BYTES_RECEIVED = Counter(f"{PREFIX}_bytes_received_total", "Request body bytes received")
 BYTES_SENT = Counter(f"{PREFIX}_bytes_sent_total", "Response body bytes sent")
+ADMIN_REQUESTS = Counter(f"{PREFIX}_admin_requests_total", "Admin API requests by action and HTTP status",
+                         ("action", "status"))
 
 access_log = logging.getLogger("bleepstore.access")
 UNCOUNTED_ROUTES = frozenset({"/metrics"})  # a scrape does not count itself
@@ -121,6 +123,9 @@ class ObservedBody:
             BYTES_RECEIVED.inc(received)
         if self._sent:
             BYTES_SENT.inc(self._sent)
+        admin_action = env.get("bleepstore.admin_action")
+        if admin_action is not None:
+            ADMIN_REQUESTS.labels(admin_action, str(self._status)).inc()
         if access_log.isEnabledFor(logging.INFO):
             fields = {
                 "request_id": env.get("bleepstore.request_id"), "method": env.get("REQUEST_METHOD"),
@@ -129,6 +134,8 @@ class ObservedBody:
                 "duration_ms": round(elapsed * 1000, 3),
                 "remote": env.get("REMOTE_ADDR"), "user_agent": env.get("HTTP_USER_AGENT"),
             }
+            if admin_action is not None:
+                fields["admin_action"], fields["admin_target"] = admin_action, env.get("bleepstore.admin_target")
             access_log.info(access_line(fields, self._json))
 
 

@@ -131,4 +131,6 @@ class AppState:
 
     def __init__(self, services) -> None:
         self.services = services
-        self.credentials = CredentialCache(services.meta, services.settings.credential_cache_seconds)
+        from ..service.credentials import lookup
+        self.credentials = CredentialCache(lambda key: lookup(services, key),
+                                           services.settings.credential_cache_seconds)

@@ -136,11 +136,13 @@ class CredentialCache:
     """Access key -> credential, reused for a few seconds inside one worker.
 
     Credentials change rarely; the stated staleness bound is ``ttl`` seconds
-    (``auth.cache_seconds``) for a key that was removed or changed on another node.
+    (``auth.cache_seconds``) for a key that was disabled, rotated or removed on
+    another node (or another worker). ``forget`` drops one key now (this worker's
+    own admin change).
     """
 
-    def __init__(self, meta, ttl: float) -> None:
-        self._meta, self._ttl = meta, ttl
+    def __init__(self, lookup, ttl: float) -> None:
+        self._lookup, self._ttl = lookup, ttl
         self._entries: dict[str, tuple[float, object]] = {}
 
     def get(self, access_key: str):
@@ -148,12 +150,15 @@ class CredentialCache:
         hit = self._entries.get(access_key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        record = self._meta.get_credential(access_key)
+        record = self._lookup(access_key)
         if self._ttl > 0:
             if len(self._entries) > 10_000:
                 self._entries.clear()
             self._entries[access_key] = (now + self._ttl, record)
         return record
+
+    def forget(self, access_key: str) -> None:
+        self._entries.pop(access_key, None)
 
 
 def authenticate(req: S3Request, credentials: CredentialCache, region: str) -> None:

@@ -25,3 +25,4 @@ class Services:
     meta: object      # bleepstore_app.metadata.store.MetadataStore
     storage: object   # bleepstore_app.storage.base.StorageBackend
     keys: object = None  # bleepstore_app.crypto.keys.KeyRing (None: no encryption, e.g. recovery)
+    secrets: object = None  # bleepstore_app.crypto.secrets.SecretBox: seals stored secret keys

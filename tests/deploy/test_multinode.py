@@ -38,6 +38,8 @@ from .support import (VENV_BIN, Nginx, Node, blob_files, leaked_blobs, node_envi
 pytestmark = pytest.mark.postgres
 
 MiB = 1024 * 1024
+ADMIN_TOKEN = "multinode-admin-" + uuid.uuid4().hex
+CACHE_SECONDS = 2
 
 
 @dataclass
@@ -63,7 +65,9 @@ def cluster(tmp_path_factory):
     # Unlinked blobs are deleted by the cluster's sweeper a second after they are
     # unlinked (one worker of the six at a time holds its lease), so the leak checks
     # below see it do its work.
-    sweep = {"BLEEPSTORE_STORAGE_GARBAGE_GRACE_SECONDS": "0", "BLEEPSTORE_STORAGE_SWEEP_INTERVAL_SECONDS": "1"}
+    sweep = {"BLEEPSTORE_STORAGE_GARBAGE_GRACE_SECONDS": "0", "BLEEPSTORE_STORAGE_SWEEP_INTERVAL_SECONDS": "1",
+             # the admin API on every node; a credential change reaches all of them within 2 s
+             "BLEEPSTORE_ADMIN_TOKEN": ADMIN_TOKEN, "BLEEPSTORE_AUTH_CACHE_SECONDS": str(CACHE_SECONDS)}
     nodes = [Node(f"node{i}", node_environment(url, root, **sweep), tmp / f"node{i}") for i in range(3)]
     nginx = None
     try:
@@ -534,3 +538,62 @@ def test_2gib_put_and_get_through_nginx_with_flat_memory(cluster):
               f"after GET {after_get[hop]:6.1f} MiB")
     for hop, peak in after_get.items():
         assert peak < 300, f"{hop} peaked at {peak:.0f} MiB while streaming 2 GiB"
+
+
+# -- credentials managed at run time -------------------------------------------------
+
+def _admin(node: Node, method: str, path: str, body=None) -> requests.Response:
+    return requests.request(method, f"{node.endpoint}/admin{path}", json=body, timeout=30,
+                            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+
+def _refused(client, attempts: int = 6) -> None:
+    """Refused on every try (the tries spread over the node's two workers)."""
+    for _ in range(attempts):
+        with pytest.raises(botocore.exceptions.ClientError) as exc:
+            client.list_buckets()
+        assert error_code(exc.value) == (403, "InvalidAccessKeyId")
+
+
+def test_admin_changes_reach_every_node_without_a_restart(cluster):
+    """A key made on node 0 signs on nodes 1 and 2 and through nginx at once;
+    disabled on node 0, it is refused everywhere once auth.cache_seconds have
+    passed; enabled on node 1, it works everywhere again; deleted on node 2, it
+    is refused everywhere. No node restarts; the secret is sealed under the key
+    the nodes made in their shared data directory."""
+    first, second, third = cluster.nodes
+    pids = [n.proc.pid for n in cluster.nodes]
+    made = _admin(first, "POST", "/credentials", {"description": "multinode"})
+    assert made.status_code == 201, made.text
+    key = made.json()
+    ak, secret = key["access_key_id"], key["secret_access_key"]
+    on = {n.name: make_client(n.endpoint, ak, secret) for n in cluster.nodes}
+    on["nginx"] = make_client(cluster.nginx.endpoint, ak, secret)
+    bucket = new_bucket(on[second.name])
+    on[third.name].put_object(Bucket=bucket, Key="k", Body=b"cluster-wide")
+    for client in on.values():
+        assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"cluster-wide"
+
+    assert _admin(first, "PUT", f"/credentials/{ak}/status", {"status": "disabled"}).json()["status"] == "disabled"
+    time.sleep(CACHE_SECONDS + 0.5)  # the stated bound for every worker's cached lookup
+    for client in on.values():
+        _refused(client)
+    assert _admin(third, "GET", f"/credentials/{ak}").json()["status"] == "disabled"
+
+    assert _admin(second, "PUT", f"/credentials/{ak}/status", {"status": "active"}).json()["status"] == "active"
+    time.sleep(CACHE_SECONDS + 0.5)
+    for client in on.values():
+        for _ in range(3):
+            assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"cluster-wide"
+
+    on[first.name].delete_object(Bucket=bucket, Key="k")
+    gone = requests.delete(f"{third.endpoint}/admin/credentials/{ak}", params={"delete_buckets": "true"},
+                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
+    assert gone.status_code == 204, gone.text
+    time.sleep(CACHE_SECONDS + 0.5)
+    for client in on.values():
+        _refused(client)
+    assert _admin(first, "GET", f"/credentials/{ak}").status_code == 404
+    assert [n.proc.pid for n in cluster.nodes] == pids and all(n.proc.poll() is None for n in cluster.nodes)
+    key_files = list(cluster.root_dir.glob(".credential-key/credentials.key"))
+    assert len(key_files) == 1 and oct(key_files[0].stat().st_mode & 0o777) == "0o600"
