@@ -32,9 +32,13 @@ def _shot(browser, shots: Path, name: str) -> None:
 
 
 def _wait(predicate, timeout: float = 90, what: str = "condition"):
+    from selenium.common.exceptions import StaleElementReferenceException
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except StaleElementReferenceException:  # the page changed under us: look again
+            value = None
         if value:
             return value
         time.sleep(0.2)
@@ -42,8 +46,9 @@ def _wait(predicate, timeout: float = 90, what: str = "condition"):
 
 
 def _by(browser, css):
+    """The element, once the page (which a click may still be loading) has it."""
     from selenium.webdriver.common.by import By
-    return browser.find_element(By.CSS_SELECTOR, css)
+    return _wait(lambda: (browser.find_elements(By.CSS_SELECTOR, css) or [None])[0], 30, css)
 
 
 def _all(browser, css):
@@ -72,7 +77,7 @@ def test_console_walkthrough(console_server, browser, s3, tmp_path, downloads, s
     # create a bucket
     _by(browser, "#bucket-name").send_keys(bucket)
     _by(browser, "#create-bucket-button").click()
-    assert f"/console/buckets/{bucket}/" in browser.current_url
+    _wait(lambda: f"/console/buckets/{bucket}/" in browser.current_url, 30, "the new bucket's page")
     s3.head_bucket(Bucket=bucket)
 
     # upload a file of several MiB into docs/ (the page at that prefix uploads there)
@@ -104,6 +109,7 @@ def test_console_walkthrough(console_server, browser, s3, tmp_path, downloads, s
     folder = _by(browser, 'tr.folder[data-prefix="docs/"] a')
     _shot(browser, shots, "03-bucket-root")
     folder.click()
+    _wait(lambda: "prefix=docs" in browser.current_url, 30, "the folder's page")
     keys = [r.get_attribute("data-key") for r in _all(browser, "tr.object")]
     assert keys == ["docs/hello.txt", "docs/report.bin"]
     _shot(browser, shots, "04-folder")
@@ -146,7 +152,7 @@ def test_console_walkthrough(console_server, browser, s3, tmp_path, downloads, s
     # settings: versioning on, shown
     browser.get(f"{base}/buckets/{bucket}/settings")
     _by(browser, "#enable-versioning").click()
-    assert _by(browser, "#versioning-status").text == "Enabled"
+    _wait(lambda: _by(browser, "#versioning-status").text == "Enabled", 30, "versioning shown enabled")
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     _shot(browser, shots, "08-settings")
     assert len(list(shots.glob("*.png"))) >= 8
