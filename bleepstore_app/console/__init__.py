@@ -6,7 +6,8 @@ again on every request, so a removed or disabled key is signed out everywhere.
 Pages list buckets and objects through service/ as that user; bytes go straight
 between the browser and the S3 API on presigned URLs the console signs for the
 user (uploads in multipart parts with a progress bar, downloads, share links).
-Every form and the presign call carry a CSRF token bound to the session.
+Every form and the presign call carry a CSRF token bound to the session. The
+admin pages (users and keys, admin_pages.py) take the admin token instead.
 
 The session key is derived from the server's active master key (every node of a
 cluster shares it); without a master key the console is off, and the
@@ -18,6 +19,7 @@ under ``/-/console``.
 """
 from __future__ import annotations
 
+from . import admin_pages  # noqa: F401  (its routes join the blueprint)
 from .views import blueprint, register
 
 __all__ = ["blueprint", "register"]

@@ -12,12 +12,14 @@ from ..servers import Server, write_config
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+ADMIN_TOKEN = "console-admin-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="package")
 def console_server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("console")
-    env = dict(os.environ, BLEEPSTORE_CONFIG=str(write_config(workdir, None)))
+    env = dict(os.environ, BLEEPSTORE_CONFIG=str(write_config(workdir, None)), BLEEPSTORE_ADMIN_TOKEN=ADMIN_TOKEN,
+               BLEEPSTORE_AUTH_CACHE_SECONDS="0")
     server = Server(workdir, env).start()
     yield server
     server.stop()

@@ -1,8 +1,8 @@
 """The web console in a real browser (headless Debian chromium through selenium):
 sign in, create a bucket, upload a file of several MiB into a folder (multipart,
 straight to the S3 API on presigned part URLs), browse into the folder, download
-it byte-exact, make a share link and open it, delete; a screenshot of each page
-is saved (BLEEPSTORE_SCREENSHOT_DIR, else the test's temp dir)."""
+it byte-exact, make a share link and open it, delete, then the admin pages (a new
+key); a screenshot of each page is saved (BLEEPSTORE_SCREENSHOT_DIR, else the test's temp dir)."""
 from __future__ import annotations
 
 import hashlib
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ..servers import ACCESS_KEY, SECRET_KEY
+from .conftest import ADMIN_TOKEN
 
 BIG = 20 * 1024 * 1024 + 12345  # three multipart parts of 8 MiB
 
@@ -155,4 +156,14 @@ def test_console_walkthrough(console_server, browser, s3, tmp_path, downloads, s
     _wait(lambda: _by(browser, "#versioning-status").text == "Enabled", 30, "versioning shown enabled")
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     _shot(browser, shots, "08-settings")
-    assert len(list(shots.glob("*.png"))) >= 8
+
+    # the admin pages: the admin token signs in; a new key's secret is shown once
+    _by(browser, "#admin-link").click()
+    _by(browser, "#admin-token").send_keys(ADMIN_TOKEN)
+    _by(browser, "#admin-sign-in").click()
+    _by(browser, "#new-display-name").send_keys("dave")
+    _by(browser, "#create-key-button").click()
+    new_key = _by(browser, "#shown-key").text
+    assert _by(browser, f'tr[data-key="{new_key}"] .status').text == "active"
+    _shot(browser, shots, "09-admin-keys")
+    assert len(list(shots.glob("*.png"))) >= 9
