@@ -6,7 +6,7 @@ from ...service import listing, versions
 from .. import xml
 from ..responses import S3Result
 from . import handles
-from .listing import _encoder
+from .listing import _encoder, _plain
 
 
 @handles("GetBucketVersioning")
@@ -53,17 +53,26 @@ def list_object_versions(svc, req) -> S3Result:
 
 
 def _entries(page, enc) -> str:
+    """The Version, DeleteMarker and CommonPrefixes elements: one string built
+    from f-strings (a page is a thousand entries, the hot path of this
+    operation). Fragments that repeat from row to row (an owner, a storage class,
+    a second's timestamp) come from caches; version ids and ETags are hex and
+    storage classes names, which need no escaping."""
     parts = []
+    append = parts.append
     text, iso8601, owner = xml.text, xml.iso8601, xml.owner  # owner is cached
-    for v in page.versions:
-        common = (f"<Key>{text(enc(v.key))}</Key><VersionId>{v.version_id}</VersionId>"  # ids need no escaping
-                  f"<IsLatest>{'true' if v.is_latest else 'false'}</IsLatest>"
-                  f"<LastModified>{iso8601(v.last_modified)}</LastModified>")
-        if v.delete_marker:
-            parts.append(f"<DeleteMarker>{common}{owner(v.owner_id, v.owner_display_name)}</DeleteMarker>")
+    plain = enc is _plain
+    for key, version_id, _seq, is_latest, marker, size, etag, modified, storage_class, owner_id, owner_name \
+            in page.versions:
+        key = text(key if plain else enc(key))
+        latest = "true" if is_latest else "false"
+        if marker:
+            append(f"<DeleteMarker><Key>{key}</Key><VersionId>{version_id}</VersionId><IsLatest>{latest}</IsLatest>"
+                   f"<LastModified>{iso8601(modified)}</LastModified>{owner(owner_id, owner_name)}</DeleteMarker>")
         else:
-            parts.append(f"<Version>{common}<ETag>&quot;{v.etag}&quot;</ETag><Size>{v.size}</Size>"
-                         f"{owner(v.owner_id, v.owner_display_name)}<StorageClass>{v.storage_class}</StorageClass>"
-                         f"</Version>")
+            append(f"<Version><Key>{key}</Key><VersionId>{version_id}</VersionId><IsLatest>{latest}</IsLatest>"
+                   f"<LastModified>{iso8601(modified)}</LastModified><ETag>&quot;{etag}&quot;</ETag>"
+                   f"<Size>{size}</Size>{owner(owner_id, owner_name)}<StorageClass>{storage_class}</StorageClass>"
+                   f"</Version>")
     parts.extend(f"<CommonPrefixes>{xml.el('Prefix', enc(p))}</CommonPrefixes>" for p in page.common_prefixes)
     return "".join(parts)
