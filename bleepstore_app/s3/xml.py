@@ -35,6 +35,11 @@ def text(value: object) -> str:
     return escape(value, _XML_ESCAPES)
 
 
+def is_plain(value: str) -> bool:
+    """Whether ``value`` is element content as it is (nothing to escape)."""
+    return _NEEDS_ESCAPE.search(value) is None
+
+
 def el(tag: str, value: object) -> str:
     return f"<{tag}>{text(value)}</{tag}>"
 

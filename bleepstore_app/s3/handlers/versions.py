@@ -6,7 +6,7 @@ from ...service import listing, versions
 from .. import xml
 from ..responses import S3Result
 from . import handles
-from .listing import _encoder, _plain
+from .listing import _encoder, key_texts
 
 
 @handles("GetBucketVersioning")
@@ -55,16 +55,15 @@ def list_object_versions(svc, req) -> S3Result:
 def _entries(page, enc) -> str:
     """The Version, DeleteMarker and CommonPrefixes elements: one string built
     from f-strings (a page is a thousand entries, the hot path of this
-    operation). Fragments that repeat from row to row (an owner, a storage class,
-    a second's timestamp) come from caches; version ids and ETags are hex and
-    storage classes names, which need no escaping."""
+    operation). Repeating fragments (an owner, a second's timestamp) come from
+    caches; version ids and ETags are hex and storage classes are names, which
+    need no escaping."""
     parts = []
     append = parts.append
-    text, iso8601, owner = xml.text, xml.iso8601, xml.owner  # owner is cached
-    plain = enc is _plain
-    for key, version_id, _seq, is_latest, marker, size, etag, modified, storage_class, owner_id, owner_name \
-            in page.versions:
-        key = text(key if plain else enc(key))
+    iso8601, owner = xml.iso8601, xml.owner  # owner is cached
+    rows = page.versions
+    for key, (_key, version_id, _seq, is_latest, marker, size, etag, modified, storage_class, owner_id,
+              owner_name) in zip(key_texts([r[0] for r in rows], enc), rows):
         latest = "true" if is_latest else "false"
         if marker:
             append(f"<DeleteMarker><Key>{key}</Key><VersionId>{version_id}</VersionId><IsLatest>{latest}</IsLatest>"
