@@ -17,7 +17,7 @@ from sqlalchemy import and_, bindparam, delete, false, or_, select, true, union_
 from . import tables as t
 from .engine import Cursor, Prepared
 from .jobs import defer_deletion
-from .records import ListedVersion, ObjectRecord, VersionLocked, loads, now_us
+from .records import ObjectRecord, VersionLocked, loads, now_us
 
 o, ov, op_, inl = t.objects.c, t.object_versions.c, t.object_parts.c, t.inline_data.c
 _NAMES = tuple(c.name for c in t.objects.c)
@@ -86,13 +86,20 @@ def _listing_arm(table, latest, high: bool):
 def _listing(high: bool) -> Prepared:
     """Both tables' rows in listing order (keys ascending, each key's versions
     newest first; a key's current version is its newest), up to ``limit``: one
-    statement, so one snapshot. Both engines merge the two ordered index scans
-    (SQLite: MERGE (UNION ALL); PostgreSQL: Merge Append) and stop at the limit,
-    where reading each table up to a page and merging in Python read up to twice
-    the rows."""
-    both = union_all(_listing_arm(t.objects, true(), high), _listing_arm(t.object_versions, false(), high))
-    cols = both.selected_columns
-    return Prepared(both.order_by(cols.key, cols.version_seq.desc()).limit(bindparam("limit")))
+    statement, so one snapshot, that merges the two ordered index scans and stops
+    at the limit (SQLite: MERGE (UNION ALL); PostgreSQL: Merge Append, which its
+    planner picks only when each arm has the order and limit too, else it sorts
+    both tables' rows after the cursor). Reading each table up to a page and
+    merging in Python read up to twice the rows into Python."""
+    def build(dialect: str):
+        arms = [_listing_arm(t.objects, true(), high), _listing_arm(t.object_versions, false(), high)]
+        if dialect == "postgresql":  # SQLite refuses ORDER BY / LIMIT in a compound's arms
+            arms = [a.order_by(a.selected_columns.key, a.selected_columns.version_seq.desc())
+                    .limit(bindparam("limit")) for a in arms]
+        both = union_all(*arms)
+        cols = both.selected_columns
+        return both.order_by(cols.key, cols.version_seq.desc()).limit(bindparam("limit"))
+    return Prepared(build)
 
 
 Q_LIST_VERSIONS = {high: _listing(high) for high in (False, True)}
@@ -299,7 +306,7 @@ class VersionQueries:
                       limit: int) -> list[tuple]:
         """Up to ``limit`` versions after (after_key, after_seq) in listing order
         (keys ascending, versions newest first; ``after_seq`` -1: the whole key
-        ``after_key`` is behind), with key < high: rows shaped as ListedVersion,
+        ``after_key`` is behind), with key < high: rows shaped as records.ListedVersion,
         left as the driver's tuples (a page is a thousand of them; flags are
         truthy ints on SQLite)."""
         params = dict(bucket=bucket, key=after_key, seq=after_seq, limit=limit)
