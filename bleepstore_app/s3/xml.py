@@ -61,8 +61,11 @@ def iso8601(us: int) -> str:
 
 
 def document(root: str, inner: Iterable[str] | str) -> str:
-    body = inner if isinstance(inner, str) else "".join(inner)
-    return f'{XML_DECL}<{root} xmlns="{S3_NS}">{body}</{root}>'
+    """The response document: one join of every fragment (a listing's body is
+    hundreds of kilobytes, and each intermediate string would be a copy)."""
+    if isinstance(inner, str):
+        inner = (inner,)
+    return "".join((XML_DECL, f'<{root} xmlns="{S3_NS}">', *inner, f"</{root}>"))
 
 
 def empty_document(root: str) -> str:

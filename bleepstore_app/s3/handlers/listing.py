@@ -48,7 +48,7 @@ def key_texts(keys: list[str], enc) -> list[str]:
     return [xml.text(enc(k)) for k in keys]
 
 
-def _contents(page, enc, with_owner: bool) -> str:
+def _contents(page, enc, with_owner: bool) -> list[str]:
     parts = []
     iso8601, owner_xml = xml.iso8601, xml.owner
     for key, o in zip(key_texts([o.key for o in page.objects], enc), page.objects):
@@ -58,7 +58,7 @@ def _contents(page, enc, with_owner: bool) -> str:
             f"<ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size>{owner}"
             f"<StorageClass>{o.storage_class}</StorageClass></Contents>")
     parts.extend(f"<CommonPrefixes>{xml.el('Prefix', enc(p))}</CommonPrefixes>" for p in page.common_prefixes)
-    return "".join(parts)
+    return parts
 
 
 @handles("ListObjects")
@@ -77,7 +77,7 @@ def list_objects(svc, req) -> S3Result:
     head.append(xml.el("IsTruncated", "true" if page.is_truncated else "false"))
     if page.is_truncated and delimiter and page.last_returned is not None:
         head.append(xml.el("NextMarker", enc(page.last_returned)))
-    return S3Result(xml=xml.document("ListBucketResult", head + [_contents(page, enc, True)]))
+    return S3Result(xml=xml.document("ListBucketResult", head + _contents(page, enc, True)))
 
 
 @handles("ListObjectsV2")
@@ -105,7 +105,7 @@ def list_objects_v2(svc, req) -> S3Result:
     if page.is_truncated and page.last_returned is not None:
         head.append(xml.el("NextContinuationToken", _encode_token(page.last_returned)))
     fetch_owner = q.get("fetch-owner", "").lower() == "true"
-    return S3Result(xml=xml.document("ListBucketResult", head + [_contents(page, enc, fetch_owner)]))
+    return S3Result(xml=xml.document("ListBucketResult", head + _contents(page, enc, fetch_owner)))
 
 
 def _encode_token(last: str) -> str:

@@ -49,11 +49,11 @@ def list_object_versions(svc, req) -> S3Result:
     if "encoding-type" in q:
         head.append(xml.el("EncodingType", "url"))
     head.append(xml.el("IsTruncated", "true" if page.is_truncated else "false"))
-    return S3Result(xml=xml.document("ListVersionsResult", head + [_entries(page, enc)]))
+    return S3Result(xml=xml.document("ListVersionsResult", head + _entries(page, enc)))
 
 
-def _entries(page, enc) -> str:
-    """The Version, DeleteMarker and CommonPrefixes elements: one string built
+def _entries(page, enc) -> list[str]:
+    """The Version, DeleteMarker and CommonPrefixes elements, one string each
     from f-strings (a page is a thousand entries, the hot path of this
     operation). Repeating fragments (an owner, a second's timestamp) come from
     caches; version ids and ETags are hex and storage classes are names, which
@@ -74,4 +74,4 @@ def _entries(page, enc) -> str:
                    f"<Size>{size}</Size>{owner(owner_id, owner_name)}<StorageClass>{storage_class}</StorageClass>"
                    f"</Version>")
     parts.extend(f"<CommonPrefixes>{xml.el('Prefix', enc(p))}</CommonPrefixes>" for p in page.common_prefixes)
-    return "".join(parts)
+    return parts
