@@ -17,7 +17,7 @@ from sqlalchemy import and_, bindparam, delete, false, or_, select, true, union_
 from . import tables as t
 from .engine import Cursor, Prepared
 from .jobs import defer_deletion
-from .records import ListedVersion, ObjectRecord, VersionLocked, loads, now_us
+from .records import ObjectRecord, VersionLocked, loads, now_us
 
 o, ov, op_, inl = t.objects.c, t.object_versions.c, t.object_parts.c, t.inline_data.c
 _NAMES = tuple(c.name for c in t.objects.c)
@@ -72,35 +72,37 @@ Q_VERSION_SEQ = Prepared(union_all(
     select(o.version_seq).where(_where_version(o)), select(ov.version_seq).where(_where_version(ov))))
 
 
-def _listing(table, latest, high: bool):
-    """One table's ListObjectVersions rows after the cursor (key, version_seq), in
-    listing order (keys ascending, each key's versions newest first), up to
-    ``limit``, with key <= high: an index range scan (the cursor is written as a
-    range on key, so the index bounds it)."""
+def _listing_arm(table, latest, high: bool):
+    """One table's ListObjectVersions rows after the cursor (key, version_seq),
+    with key < high: an index range scan (the cursor is written as a range on key,
+    so the index bounds it)."""
     c = table.c
     after = and_(c.key >= bindparam("key"), or_(c.key > bindparam("key"), c.version_seq < bindparam("seq")))
-    return Prepared(select(c.key, c.version_id, c.version_seq, latest, c.delete_marker, c.size, c.etag,
-                           c.last_modified, c.storage_class, c.owner_id, c.owner_display_name)
-                    .where(c.bucket == bindparam("bucket"), after, *([c.key <= bindparam("high")] if high else []))
-                    .order_by(c.key, c.version_seq.desc()).limit(bindparam("limit")))
+    return (select(c.key, c.version_id, c.version_seq, latest.label("is_latest"), c.delete_marker, c.size, c.etag,
+                   c.last_modified, c.storage_class, c.owner_id, c.owner_display_name)
+            .where(c.bucket == bindparam("bucket"), after, *([c.key < bindparam("high")] if high else [])))
 
 
-Q_LIST_CURRENT = {high: _listing(t.objects, true(), high) for high in (False, True)}
-Q_LIST_NONCURRENT = {high: _listing(t.object_versions, false(), high) for high in (False, True)}
+def _listing(high: bool) -> Prepared:
+    """Both tables' rows in listing order (keys ascending, each key's versions
+    newest first; a key's current version is its newest), up to ``limit``: one
+    statement, so one snapshot, that merges the two ordered index scans and stops
+    at the limit (SQLite: MERGE (UNION ALL); PostgreSQL: Merge Append, which its
+    planner picks only when each arm has the order and limit too, else it sorts
+    both tables' rows after the cursor). Reading each table up to a page and
+    merging in Python read up to twice the rows into Python."""
+    def build(dialect: str):
+        arms = [_listing_arm(t.objects, true(), high), _listing_arm(t.object_versions, false(), high)]
+        if dialect == "postgresql":  # SQLite refuses ORDER BY / LIMIT in a compound's arms
+            arms = [a.order_by(a.selected_columns.key, a.selected_columns.version_seq.desc())
+                    .limit(bindparam("limit")) for a in arms]
+        both = union_all(*arms)
+        cols = both.selected_columns
+        return both.order_by(cols.key, cols.version_seq.desc()).limit(bindparam("limit"))
+    return Prepared(build)
 
 
-def _merge(current: list, noncurrent: list, limit: int) -> list:
-    """Both lists in listing order, merged; a key's current version (its newest)
-    comes before its noncurrent ones."""
-    out, i, j = [], 0, 0
-    while len(out) < limit and (i < len(current) or j < len(noncurrent)):
-        if j == len(noncurrent) or (i < len(current) and current[i][0] <= noncurrent[j][0]):
-            out.append(current[i])
-            i += 1
-        else:
-            out.append(noncurrent[j])
-            j += 1
-    return out
+Q_LIST_VERSIONS = {high: _listing(high) for high in (False, True)}
 
 _LOCATION, _INLINE, _PARTS_COUNT, _DELETE_MARKER = (
     _NAMES.index("data_location"), _NAMES.index("data_inline"), _NAMES.index("parts_count"),
@@ -301,27 +303,16 @@ class VersionQueries:
         return DeleteOutcome(key, version_id, marker, version_id if marker else None)
 
     def list_versions(self, bucket: str, after_key: str, after_seq: int, high: str | None,
-                      limit: int) -> list[ListedVersion]:
+                      limit: int) -> list[tuple]:
         """Up to ``limit`` versions after (after_key, after_seq) in listing order
         (keys ascending, versions newest first; ``after_seq`` -1: the whole key
-        ``after_key`` is behind), with key < high. (Flags are truthy ints on SQLite.)
-
-        Noncurrent versions are read first: when they fill the page, current ones
-        are needed only up to the last key they reached. Both reads are one
-        snapshot, so a version that becomes noncurrent meanwhile is listed once."""
+        ``after_key`` is behind), with key < high: rows shaped as records.ListedVersion,
+        left as the driver's tuples (a page is a thousand of them; flags are
+        truthy ints on SQLite)."""
         params = dict(bucket=bucket, key=after_key, seq=after_seq, limit=limit)
-        if high is not None:  # the queries' bound is inclusive
-            params["high"] = high
-
-        def work(cur: Cursor):
-            old = cur.all(Q_LIST_NONCURRENT[high is not None], **params)
-            bound = dict(params, high=old[-1][0]) if len(old) == limit else params
-            return cur.all(Q_LIST_CURRENT["high" in bound], **bound), old
-        current, old = self.db.read_snapshot(work)
-        rows = _merge(current, old, limit)
         if high is not None:
-            rows = [r for r in rows if r[0] < high]
-        return [ListedVersion._make(r) for r in rows]
+            params["high"] = high
+        return self.db.read(lambda cur: cur.all(Q_LIST_VERSIONS[high is not None], **params))
 
     def version_seq(self, bucket: str, key: str, version_id: str) -> int | None:
         """Where a version sits in its key's order (None: no such version)."""

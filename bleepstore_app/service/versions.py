@@ -85,7 +85,9 @@ def put_bucket_versioning(svc: Services, caller: Caller | None, name: str, statu
 
 @dataclass
 class VersionsPage:
-    versions: list[ListedVersion] = field(default_factory=list)  # versions and delete markers, in order
+    # Versions and delete markers, in order: the metadata rows as they are, tuples
+    # shaped as ListedVersion (a page is a thousand of them: no object per row).
+    versions: list[tuple] = field(default_factory=list)
     common_prefixes: list[str] = field(default_factory=list)
     is_truncated: bool = False
     next_key_marker: str | None = None
@@ -115,11 +117,19 @@ def list_object_versions(svc: Services, caller: Caller | None, bucket: str, pref
             cursor = (key_marker, seq)
     else:
         cursor = (prefix, _NEWEST)
+    if not delimiter:  # the rows are the page: one read, one more row than asked tells truncation
+        rows = svc.meta.list_versions(bucket, cursor[0], cursor[1], high, max_keys + 1)
+        page.versions = rows[:max_keys]
+        if len(rows) > max_keys:
+            last = ListedVersion._make(rows[max_keys - 1])
+            page.is_truncated = True
+            page.next_key_marker, page.next_version_id_marker = last.key, last.version_id
+        return page
     count, reported = 0, None  # the common prefix being skipped
     while True:
         batch = max(max_keys - count + 1, 100 if delimiter else 1)
         rows = svc.meta.list_versions(bucket, cursor[0], cursor[1], high, batch)
-        for row in rows:
+        for row in map(ListedVersion._make, rows):
             if reported is not None and row.key.startswith(reported):
                 continue
             reported = None

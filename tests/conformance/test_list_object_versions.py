@@ -319,3 +319,45 @@ def test_list_object_versions_non_owner_and_missing_bucket(s3, s3_other, version
     with pytest.raises(ClientError) as exc:
         s3.list_object_versions(Bucket="no-such-bucket-versions")
     assert error_of(exc) == ("NoSuchBucket", 404)
+
+
+# -- one ordered read over current and noncurrent versions ---------------------------------------------
+
+def test_prefix_bound_excludes_the_next_key_and_pages_across_both_tables(server, s3, versioned_bucket):
+    """Keys just inside and just past a prefix ("b" is the first key after every "a..."),
+    each with current and noncurrent versions and markers: the prefix lists only its
+    own keys, newest first, whole or one entry a page; the key right after the prefix
+    is neither listed nor given as a marker."""
+    b = versioned_bucket
+    model = Model(s3, b)
+    for key in ("a", "a\U0010ffff", "a/x", "ab", "b", "b/a", "`"):
+        model.put(key)
+        model.put(key)
+    model.delete("a")
+    model.delete("b")
+    model.put("a")
+    expected = model.listing("a")
+    assert [e[1] for e in expected] == ["a"] * 4 + ["a/x"] * 2 + ["ab"] * 2 + ["a\U0010ffff"] * 2
+    assert entries(list_versions_raw(server, b, prefix="a")) == expected
+    got, marker = [], {}
+    for _ in range(len(expected) + 1):
+        root = list_versions_raw(server, b, prefix="a", **{"max-keys": "1"}, **marker)
+        got += entries(root)
+        if root.findtext(f"{NS}IsTruncated") != "true":
+            break
+        marker = {"key-marker": root.findtext(f"{NS}NextKeyMarker"),
+                  "version-id-marker": root.findtext(f"{NS}NextVersionIdMarker")}
+        assert marker["key-marker"].startswith("a")
+    assert got == expected
+    # Exactly max-keys entries left: not truncated, no next markers.
+    root = list_versions_raw(server, b, prefix="a", **{"max-keys": str(len(expected))})
+    assert entries(root) == expected and root.findtext(f"{NS}IsTruncated") == "false"
+    assert root.find(f"{NS}NextKeyMarker") is None and root.find(f"{NS}NextVersionIdMarker") is None
+    # One fewer: truncated, the markers name the last entry given.
+    root = list_versions_raw(server, b, prefix="a", **{"max-keys": str(len(expected) - 1)})
+    assert entries(root) == expected[:-1] and root.findtext(f"{NS}IsTruncated") == "true"
+    assert (root.findtext(f"{NS}NextKeyMarker"), root.findtext(f"{NS}NextVersionIdMarker")) == expected[-2][1:3]
+    # With a delimiter, the same bound: "a/" rolls up, "b/" is not under the prefix.
+    root = list_versions_raw(server, b, prefix="a", delimiter="/")
+    assert [p.text for p in root.findall(f"{NS}CommonPrefixes/{NS}Prefix")] == ["a/"]
+    assert entries(root) == [e for e in expected if e[1] != "a/x"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from urllib.parse import quote
 
 from ... import errors
@@ -12,27 +13,52 @@ from ..responses import S3Result
 from . import handles
 
 
+_URL_SAFE = "-_.~/"
+_URL_SAFE_TEXT = re.compile(r"[A-Za-z0-9_.~/-]*")  # what quote(safe=_URL_SAFE) leaves as it is
+
+
+def _plain(s: str) -> str:
+    return s
+
+
+def _url(s: str) -> str:
+    return quote(s, safe=_URL_SAFE)
+
+
 def _encoder(req):
     encoding = req.query.get("encoding-type")
     if encoding is None:
-        return lambda s: s
+        return _plain
     if encoding != "url":
         raise errors.InvalidArgument("Invalid Encoding Method specified in Request",
                                      ArgumentName="encoding-type", ArgumentValue=encoding)
-    return lambda s: quote(s, safe="-_.~/")
+    return _url
 
 
-def _contents(page, enc, with_owner: bool) -> str:
+def key_texts(keys: list[str], enc) -> list[str]:
+    """Each key as the text of its <Key> element: encoded by ``enc``, then
+    escaped. The keys of a page usually need neither (boto3 always asks for
+    encoding-type=url): that is one check over their concatenation, instead of a
+    quote() and an escape check per key. A URL-encoded key holds nothing to escape."""
+    joined = "".join(keys)
+    if enc is _plain:
+        return keys if xml.is_plain(joined) else [xml.text(k) for k in keys]
+    if enc is _url:
+        return keys if _URL_SAFE_TEXT.fullmatch(joined) else [_url(k) for k in keys]
+    return [xml.text(enc(k)) for k in keys]
+
+
+def _contents(page, enc, with_owner: bool) -> list[str]:
     parts = []
-    text, iso8601, owner_xml = xml.text, xml.iso8601, xml.owner
-    for o in page.objects:
+    iso8601, owner_xml = xml.iso8601, xml.owner
+    for key, o in zip(key_texts([o.key for o in page.objects], enc), page.objects):
         owner = owner_xml(o.owner_id, o.owner_display_name) if with_owner else ""
         parts.append(
-            f"<Contents><Key>{text(enc(o.key))}</Key><LastModified>{iso8601(o.last_modified)}</LastModified>"
+            f"<Contents><Key>{key}</Key><LastModified>{iso8601(o.last_modified)}</LastModified>"
             f"<ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size>{owner}"
             f"<StorageClass>{o.storage_class}</StorageClass></Contents>")
     parts.extend(f"<CommonPrefixes>{xml.el('Prefix', enc(p))}</CommonPrefixes>" for p in page.common_prefixes)
-    return "".join(parts)
+    return parts
 
 
 @handles("ListObjects")
@@ -51,7 +77,7 @@ def list_objects(svc, req) -> S3Result:
     head.append(xml.el("IsTruncated", "true" if page.is_truncated else "false"))
     if page.is_truncated and delimiter and page.last_returned is not None:
         head.append(xml.el("NextMarker", enc(page.last_returned)))
-    return S3Result(xml=xml.document("ListBucketResult", head + [_contents(page, enc, True)]))
+    return S3Result(xml=xml.document("ListBucketResult", head + _contents(page, enc, True)))
 
 
 @handles("ListObjectsV2")
@@ -79,7 +105,7 @@ def list_objects_v2(svc, req) -> S3Result:
     if page.is_truncated and page.last_returned is not None:
         head.append(xml.el("NextContinuationToken", _encode_token(page.last_returned)))
     fetch_owner = q.get("fetch-owner", "").lower() == "true"
-    return S3Result(xml=xml.document("ListBucketResult", head + [_contents(page, enc, fetch_owner)]))
+    return S3Result(xml=xml.document("ListBucketResult", head + _contents(page, enc, fetch_owner)))
 
 
 def _encode_token(last: str) -> str:
