@@ -158,7 +158,27 @@ def download(bucket: str):
     key = request.args.get("key", "")
     name = key.rsplit("/", 1)[-1] or "download"
     query = {"response-content-disposition": f'attachment; filename="{name.replace(chr(34), "")}"'}
+    if request.args.get("versionId"):
+        query["versionId"] = request.args["versionId"]
     return redirect(_presigned("GET", bucket, key, query, 300))
+
+
+@blueprint.route("/buckets/<bucket>/versions")
+def object_versions(bucket: str):
+    """Every version of one key (and its delete markers), newest first."""
+    from ..metadata.records import ListedVersion
+    key = request.args.get("key", "")
+    found, marker, version_marker = [], "", ""
+    try:
+        while True:  # a key with more than a page of versions: follow the markers
+            page = versions.list_object_versions(_svc(), _user(), bucket, key, "", marker, version_marker, 1000)
+            found += [ListedVersion._make(row) for row in page.versions if row[0] == key]
+            if not page.is_truncated or (page.versions and page.versions[-1][0] != key):
+                break
+            marker, version_marker = page.next_key_marker, page.next_version_id_marker
+    except errors.S3Error as err:
+        return redirect(url_for(".browse", bucket=bucket, error=f"{err.code}: {err.message}"))
+    return render_template("console/versions.html", user=_user(), bucket=bucket, key=key, versions=found)
 
 
 @blueprint.route("/buckets/<bucket>/share", methods=["POST"])

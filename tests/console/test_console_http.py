@@ -159,3 +159,20 @@ def test_assets_are_served_from_the_package(console_server, path):
     answer = requests.get(console_server.endpoint + path, timeout=10)
     assert answer.status_code == 200 and len(answer.content) > 500
     assert "http://" not in answer.text and "https://" not in answer.text  # nothing from a CDN
+
+
+def test_versions_of_a_key_and_downloading_an_old_one(console_server, s3):
+    session, _ = _signed_in(console_server)
+    name = "versions-" + uuid.uuid4().hex[:10]
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket=name, Key="doc", Body=b"first")["VersionId"]
+    second = s3.put_object(Bucket=name, Key="doc", Body=b"second")["VersionId"]
+    s3.put_object(Bucket=name, Key="doc2", Body=b"another key")
+    marker = s3.delete_object(Bucket=name, Key="doc")["VersionId"]
+    page = session.get(f"{console_server.endpoint}/console/buckets/{name}/versions?key=doc", timeout=10).text
+    assert re.findall(r'data-version="([^"]+)" data-marker="(true|false)"', page) == \
+        [(marker, "true"), (second, "false"), (first, "false")]
+    old = session.get(f"{console_server.endpoint}/console/buckets/{name}/download",
+                      params={"key": "doc", "versionId": first}, timeout=10)
+    assert old.status_code == 200 and old.content == b"first"
