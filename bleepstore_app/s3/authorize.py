@@ -44,10 +44,10 @@ def authorize(svc, req, form: dict[str, str] | None = None, key: str | None = No
     if bucket is None:
         return None  # the handler answers NoSuchBucket
     source = _copy_source(svc, req)
-    acls_disabled = ownership_controls.effective(bucket) == ownership_controls.ENFORCED
-    flags = public_access_block.flags(bucket)
-    if bucket.policy is None and (source is None or source[0].policy is None) and not acls_disabled \
-            and not flags["IgnorePublicAcls"]:
+    involved = [bucket] + ([source[0]] if source is not None else [])
+    settings = {b.name: _settings(b) for b in involved}
+    if all(b.policy is None for b in involved) and \
+            not any(s.acls_disabled or s.ignore_public_acls for s in settings.values()):
         return None  # the common case: nothing to decide beyond the ACLs
 
     caller = req.caller
@@ -76,9 +76,13 @@ def authorize(svc, req, form: dict[str, str] | None = None, key: str | None = No
         source_action = "s3:GetObjectVersion" if source_version else "s3:GetObject"
         if decide(source_action, source_bucket.name, source_key) == "Allow":
             allowed.add((source_bucket.name, source_key))
-    return access.use(access.Access(
-        allowed=frozenset(allowed), bucket_owner=bucket.owner_id, ignore_public_acls=flags["IgnorePublicAcls"],
-        acls_disabled=acls_disabled, decide=decide))
+    return access.use(access.Access(allowed=frozenset(allowed), buckets=settings, primary=bucket.name,
+                                    decide=decide))
+
+
+def _settings(bucket) -> access.BucketAccess:
+    return access.BucketAccess(bucket.owner_id, public_access_block.flags(bucket)["IgnorePublicAcls"],
+                               ownership_controls.effective(bucket) == ownership_controls.ENFORCED)
 
 
 def _decision(bucket, caller, action: str, bucket_name: str, key: str | None, context) -> str | None:

@@ -11,8 +11,16 @@ sees the default, which changes nothing.
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+
+@dataclass(frozen=True)
+class BucketAccess:
+    """What a bucket's settings change in the ACL checks of its objects."""
+    owner: str
+    ignore_public_acls: bool = False    # PublicAccessBlock IgnorePublicAcls
+    acls_disabled: bool = False         # ObjectOwnership BucketOwnerEnforced
 
 
 @dataclass(frozen=True)
@@ -21,12 +29,18 @@ class Access:
     # operation lists its object and its bucket (whose WRITE or READ the service
     # checks); a copy lists the destination bucket and, apart, the source object.
     allowed: frozenset = frozenset()
-    bucket_owner: str | None = None     # owner id of the request's bucket
-    ignore_public_acls: bool = False    # PublicAccessBlock IgnorePublicAcls
-    acls_disabled: bool = False         # ObjectOwnership BucketOwnerEnforced
+    # The settings of the request's bucket and a copy's source bucket, by name;
+    # ``primary`` names the request's own.
+    buckets: Mapping[str, BucketAccess] = field(default_factory=dict)
+    primary: str | None = None
     # The policy's answer for another action of the same caller: (action, bucket,
     # key) -> "Allow", "Deny" or None (DeleteObjects asks per key).
     decide: Callable[[str, str, str | None], str | None] | None = None
+
+    def of(self, bucket: str | None = None) -> BucketAccess | None:
+        """The settings of ``bucket`` (the request's own when None or unknown here)."""
+        found = self.buckets.get(bucket) if bucket is not None else None
+        return found or self.buckets.get(self.primary)
 
 
 NOTHING = Access()

@@ -124,8 +124,10 @@ def allows(acl_text: str | None, owner_id: str, caller: Caller | None, permissio
     state = access.current()
     if resource is not None and resource in state.allowed:
         return True
-    if state.acls_disabled:  # BucketOwnerEnforced: the bucket owner owns everything; ACLs grant nothing
-        return caller is not None and caller.owner_id == state.bucket_owner
+    settings = state.of(resource[0] if resource is not None else None)
+    if settings is not None and settings.acls_disabled:
+        # BucketOwnerEnforced: the bucket owner owns everything; ACLs grant nothing
+        return caller is not None and caller.owner_id == settings.owner
     is_owner = caller is not None and caller.owner_id == owner_id
     if acl_text is None:
         return is_owner  # private
@@ -138,7 +140,7 @@ def allows(acl_text: str | None, owner_id: str, caller: Caller | None, permissio
         if grantee.type == "CanonicalUser":
             if caller is not None and grantee.id == caller.owner_id:
                 return True
-        elif state.ignore_public_acls:
+        elif settings is not None and settings.ignore_public_acls:
             continue  # PublicAccessBlock IgnorePublicAcls: grants to groups count for nothing
         elif grantee.uri == ALL_USERS or (grantee.uri == AUTHENTICATED_USERS and caller is not None):
             return True

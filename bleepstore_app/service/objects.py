@@ -420,8 +420,8 @@ def get_object_acl(svc: Services, caller: Caller | None, bucket: str, key: str,
     """GetObjectAcl."""
     record = require_version(svc, caller, bucket, key, version_id)
     acls.require(record.acl, record.owner_id, caller, acls.READ_ACP, (record.bucket, record.key))
-    state = access.current()
-    if state.acls_disabled:  # BucketOwnerEnforced: the bucket owner owns it, whatever was stored
+    settings = access.current().of(bucket)
+    if settings is not None and settings.acls_disabled:  # BucketOwnerEnforced: the bucket owner owns it
         target = require_bucket(svc, bucket)
         return acls.private(target.owner_id, target.owner_display_name)
     return acls.load(record.acl, record.owner_id, record.owner_display_name)

@@ -57,9 +57,9 @@ def validate(pairs: list[tuple[str, str]], for_bucket: bool = False) -> dict:
 
 def _owned_version(svc: Services, caller: Caller | None, bucket: str, key: str, version_id: str | None):
     record = require_version(svc, caller, bucket, key, version_id)
-    state = access.current()
-    if access.policy_allows(bucket, key) or (state.acls_disabled and caller is not None
-                                             and caller.owner_id == state.bucket_owner):
+    settings = access.current().of(bucket)
+    if access.policy_allows(bucket, key) or (settings is not None and settings.acls_disabled
+                                             and caller is not None and caller.owner_id == settings.owner):
         return record  # allowed by the policy, or ACLs disabled: the bucket owner owns every object
     if caller is None or caller.owner_id != record.owner_id:
         raise errors.AccessDenied()

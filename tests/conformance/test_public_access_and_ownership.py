@@ -227,3 +227,26 @@ def test_expected_bucket_owner(s3, bucket):
                   ExpectedSourceBucketOwner=OTHER) == ("AccessDenied", 403)
     s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "k"},
                    ExpectedSourceBucketOwner=OWNER, ExpectedBucketOwner=OWNER)
+
+
+def test_each_bucket_of_a_copy_keeps_its_own_ownership_setting(s3, s3_other, bucket):
+    """Copying into a bucket with ACLs disabled still reads the source by the source
+    bucket's rules (its object's public-read ACL), and the reverse."""
+    s3.put_object(Bucket=bucket, Key="src", Body=b"readable by all", ACL="public-read")
+    enforced = "own-" + uuid.uuid4().hex[:12]
+    s3.create_bucket(Bucket=enforced, ObjectOwnership="BucketOwnerEnforced")
+    s3.put_bucket_policy(Bucket=enforced, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": OTHER}, "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{enforced}/*"}]}))
+    try:
+        # the other user writes into the owner's enforced bucket, reading a public source
+        s3_other.copy_object(Bucket=enforced, Key="copy", CopySource={"Bucket": bucket, "Key": "src"})
+        assert s3.get_object(Bucket=enforced, Key="copy")["Body"].read() == b"readable by all"
+        # the enforced bucket's objects are its owner's alone, whatever ACL the writer named
+        s3_other.put_object(Bucket=enforced, Key="theirs", Body=b"t", ACL="bucket-owner-full-control")
+        assert _error(s3_other.get_object, Bucket=enforced, Key="theirs") == ("AccessDenied", 403)
+    finally:
+        s3.delete_bucket_policy(Bucket=enforced)
+        for key in ("copy", "theirs"):
+            s3.delete_object(Bucket=enforced, Key=key)
+        s3.delete_bucket(Bucket=enforced)
