@@ -87,14 +87,36 @@ def on_starting(server):
     os.makedirs(directory, exist_ok=True)
     for name in os.listdir(directory):  # a killed server's samples (kill -9 skips on_exit)
         os.unlink(os.path.join(directory, name))
-    from bleepstore_app.recovery import SchemaBehind, recover
     from bleepstore_app import configure_logging
     configure_logging(_settings)
-    try:
-        recover(_settings)
-    except SchemaBehind as exc:
-        print(f"bleepstore: {exc}", file=sys.stderr)
-        sys.exit(3)
+    code = _recover_in_child()
+    if code:
+        sys.exit(code)
+
+
+def _recover_in_child() -> int:
+    """Run recovery in a child process and return its exit status (3: the schema is
+    behind the code). The master never imports the metadata layer and Alembic (about
+    40 MB it would hold for its whole life, and hand to every worker it forks)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            from bleepstore_app.recovery import SchemaBehind, recover
+            try:
+                recover(_settings)
+                code = 0
+            except SchemaBehind as exc:
+                print(f"bleepstore: {exc}", file=sys.stderr)
+                code = 3
+        except BaseException:  # noqa: BLE001 - reported here, the master only sees the status
+            import traceback
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1
 
 
 def child_exit(server, worker):

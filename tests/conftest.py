@@ -111,9 +111,11 @@ CLUSTER_SUITES = {"test_objects", "test_multipart", "test_copy_object", "test_de
                   "test_lifecycle_runs", "test_encryption", "test_generic_sigv4"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups set here
 def pytest_collection_modifyitems(config, items):
     deselected = []
     for item in items:
+        _group_for_xdist(item)
         param = getattr(getattr(item, "callspec", None), "params", {}).get("server", "")
         module = item.module.__name__.rsplit(".", 1)[-1]
         if "+" in str(param) and module not in GATEWAY_SUITES:
@@ -130,3 +132,12 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if item not in deselected]
+
+
+def _group_for_xdist(item) -> None:
+    """Under `pytest -n N --dist loadgroup` (.ci/run), keep each server parametrisation's
+    tests on one worker, so its package-scoped server starts once, and each other module
+    on one worker, so its module-scoped servers start once."""
+    param = getattr(getattr(item, "callspec", None), "params", {}).get("server")
+    name = f"server-{param}" if isinstance(param, str) else item.module.__name__
+    item.add_marker(pytest.mark.xdist_group(name))

@@ -14,7 +14,6 @@ import binascii
 import hashlib
 import zlib
 
-from awscrt import checksums as crt
 
 from .. import errors
 from ..cooperative import native_thread_pool
@@ -44,10 +43,11 @@ def new_checksum(algorithm: str):
     """A fresh hasher for one of CHECKSUM_ALGORITHMS."""
     if algorithm == "CRC32":
         return _Crc(lambda d, v: zlib.crc32(d, v), 4)
-    if algorithm == "CRC32C":
-        return _Crc(crt.crc32c, 4)
-    if algorithm == "CRC64NVME":
-        return _Crc(crt.crc64nvme, 8)
+    if algorithm in ("CRC32C", "CRC64NVME"):
+        # awscrt (about 5 MB of native code) is loaded by the first request that needs it:
+        # most clients send CRC32 or nothing, and an idle worker stays small.
+        from awscrt import checksums as crt
+        return _Crc(crt.crc32c, 4) if algorithm == "CRC32C" else _Crc(crt.crc64nvme, 8)
     if algorithm == "SHA1":
         return hashlib.sha1()
     if algorithm == "SHA256":

@@ -26,10 +26,11 @@ def register(app) -> None:
     """Mount the console at /console and /-/console, if a session key can be had."""
     if not app.secret_key:
         return
-    from .session import ConsoleSessionInterface
+    from .session import CONSOLE_PATHS, ConsoleSessionInterface
     app.session_interface = ConsoleSessionInterface()
-    app.register_blueprint(blueprint, url_prefix="/console")
-    app.register_blueprint(blueprint, url_prefix="/-/console", name="console_prefixed")
+    plain, prefixed = CONSOLE_PATHS
+    app.register_blueprint(blueprint, url_prefix=plain)
+    app.register_blueprint(blueprint, url_prefix=prefixed, name="console_prefixed")
 
 
 @blueprint.before_request

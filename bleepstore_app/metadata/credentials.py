@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from sqlalchemy import bindparam, delete, false, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from . import tables as t
-from .engine import Cursor, Prepared
+from .engine import Cursor, Prepared, dialect_insert
 from .jobs import defer_deletion
 from .records import now_us
 
@@ -41,7 +40,7 @@ Q_ALL_CREDENTIALS = Prepared(select(*_ROW).order_by(cr.created_at, cr.access_key
 def _seed(dialect: str):
     """Insert a configured key, or refresh its secret and names; its status and
     description stay as the admin API left them (a disabled key stays disabled)."""
-    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(t.credentials).values(
+    stmt = dialect_insert(dialect, t.credentials).values(
         access_key=bindparam("access_key"), secret_key=None, secret_ciphertext=bindparam("sealed"),
         owner_id=bindparam("owner_id"), display_name=bindparam("display_name"), active=True,
         created_at=bindparam("created_at"), source="config")
@@ -51,7 +50,7 @@ def _seed(dialect: str):
 
 
 Q_SEED = Prepared(_seed)
-Q_INSERT_CREDENTIAL = Prepared(lambda d: (postgresql if d == "postgresql" else sqlite).insert(t.credentials).values(
+Q_INSERT_CREDENTIAL = Prepared(lambda d: dialect_insert(d, t.credentials).values(
     access_key=bindparam("access_key"), secret_key=None, secret_ciphertext=bindparam("sealed"),
     owner_id=bindparam("owner_id"), display_name=bindparam("display_name"), active=True,
     created_at=bindparam("created_at"), description=bindparam("description"), source="admin",

@@ -105,6 +105,14 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     return engine
 
 
+def dialect_insert(dialect: str, table):
+    """The INSERT of the dialect named ``dialect`` ("sqlite", "postgresql"), for its
+    ON CONFLICT forms. The dialect's module is imported on first use: a SQLite server
+    never loads the PostgreSQL dialect (nor asyncio, which its asyncpg part imports)."""
+    from importlib import import_module
+    return import_module(f"sqlalchemy.dialects.{dialect}").insert(table)
+
+
 class Prepared:
     """A Core statement compiled once per dialect, with named parameters.
 

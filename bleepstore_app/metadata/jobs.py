@@ -9,10 +9,9 @@ re-reads the row the winner committed and no longer matches).
 from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from . import tables as t
-from .engine import Cursor, Prepared
+from .engine import Cursor, Prepared, dialect_insert
 
 g, ls = t.blob_garbage.c, t.leases.c
 
@@ -21,7 +20,7 @@ Q_INSERT_GARBAGE = Prepared(insert(t.blob_garbage).values(location=bindparam("lo
 Q_DUE_GARBAGE = Prepared(select(g.id, g.location).where(g.not_before <= bindparam("now"))
                          .order_by(g.not_before, g.id).limit(bindparam("limit")))
 Q_FORGET_GARBAGE = Prepared(delete(t.blob_garbage).where(g.id == bindparam("id")))
-Q_NEW_LEASE = Prepared(lambda d: (postgresql if d == "postgresql" else sqlite).insert(t.leases).values(
+Q_NEW_LEASE = Prepared(lambda d: dialect_insert(d, t.leases).values(
     name=bindparam("name"), holder=bindparam("holder"), expires_at=bindparam("expires_at"))
     .on_conflict_do_nothing(index_elements=["name"]))
 Q_TAKE_LEASE = Prepared(update(t.leases).where(

@@ -7,12 +7,11 @@ deciding which S3 error that means is the service layer's job.
 from __future__ import annotations
 
 from sqlalchemy import and_, bindparam, delete, false, func, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from . import tables as t
 from .credentials import CredentialQueries
 from .encryption import EncryptionQueries
-from .engine import Cursor, Database, Prepared
+from .engine import Cursor, Database, Prepared, dialect_insert
 from .jobs import JobQueries, defer_deletion
 from .lifecycle import LifecycleQueries
 from .multipart import MultipartQueries, NoUpload
@@ -25,14 +24,10 @@ from .versions import (Q_REPLACE_CURRENT, ObjectVersion, VersionQueries, move_to
 
 __all__ = ["MetadataStore", "MissingBucket", "ConditionFailed", "NoUpload", "ObjectVersion", "VersionLocked"]
 
-def _dialect_insert(dialect: str, table):
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
-
-
 def _upsert(table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Prepared:
     """INSERT ... ON CONFLICT (keys) DO UPDATE of the other columns, per dialect."""
     def build(dialect: str):
-        stmt = _dialect_insert(dialect, table).values({c: bindparam(c) for c in columns})
+        stmt = dialect_insert(dialect, table).values({c: bindparam(c) for c in columns})
         return stmt.on_conflict_do_update(index_elements=list(keys),
                                           set_={c: stmt.excluded[c] for c in columns if c not in keys})
     return Prepared(build)
@@ -62,7 +57,7 @@ Q_BUCKETS_OF = Prepared(select(*_BUCKET_COLUMNS).where(
     .order_by(b.name).limit(bindparam("limit")))
 _NAME_END = "\U0010ffff"  # sorts after every bucket name, as UTF-8 bytes too
 _NO_LIMIT = 2**31 - 1  # a LIMIT both engines take (SQLite refuses LIMIT NULL)
-Q_CREATE_BUCKET = Prepared(lambda d: _dialect_insert(d, t.buckets).values(
+Q_CREATE_BUCKET = Prepared(lambda d: dialect_insert(d, t.buckets).values(
     {c.name: bindparam(c.name) for c in _BUCKET_COLUMNS}).on_conflict_do_nothing(index_elements=["name"]))
 # The bucket configurations stored whole as one JSON text column each (0006).
 _ACCESS_CONFIG_COLUMNS = ("cors", "policy", "public_access_block", "ownership_controls")
@@ -96,7 +91,7 @@ Q_OBJECT_WITH_INLINE = Prepared(
 Q_OBJECT_LOCATION = Prepared(select(o.data_location, o.data_inline, o.etag, o.parts_count, o.version_id,
                                     o.version_seq, o.delete_marker)
                              .where(_WHERE_KEY).with_for_update())
-Q_INSERT_OBJECT_IF_ABSENT = Prepared(lambda d: _dialect_insert(d, t.objects).values(
+Q_INSERT_OBJECT_IF_ABSENT = Prepared(lambda d: dialect_insert(d, t.objects).values(
     {c: bindparam(c) for c in _OBJECT_NAMES}).on_conflict_do_nothing(index_elements=["bucket", "key"]))
 Q_DELETE_OBJECT = Prepared(delete(t.objects).where(_WHERE_KEY))
 Q_INSERT_INLINE = Prepared(insert(t.inline_data).values(id=bindparam("id"), data=bindparam("data")))

@@ -12,7 +12,6 @@ from sqlalchemy import (
     BigInteger, Boolean, Column, ForeignKey, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table, Text, false,
     text,
 )
-from sqlalchemy.dialects import postgresql
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -27,7 +26,7 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 def ByteOrderString(length: int):
     """A string column that sorts by UTF-8 bytes on every engine."""
-    return String(length).with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 credentials = Table(

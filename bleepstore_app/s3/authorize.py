@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from .. import errors, policy
 from ..policy import actions
-from ..service import access, ownership_controls, public_access_block
+from ..service import access, buckets, ownership_controls, public_access_block
 from ..service import policy as policies
 from . import headers as h
 
@@ -40,7 +40,7 @@ def authorize(svc, req, form: dict[str, str] | None = None, key: str | None = No
     action = actions.action_for(req.operation, version_id)
     if action is None:
         return None
-    bucket = svc.meta.get_bucket(req.bucket)
+    bucket = buckets.lookup(svc, req.bucket)
     if bucket is None:
         return None  # the handler answers NoSuchBucket
     source = _copy_source(svc, req)
@@ -52,12 +52,12 @@ def authorize(svc, req, form: dict[str, str] | None = None, key: str | None = No
 
     caller = req.caller
     context = _Context(svc, req, form)
-    buckets = {bucket.name: bucket}
+    records = {bucket.name: bucket}
 
     def decide(action_name: str, bucket_name: str, key: str | None) -> str | None:
-        record = buckets.get(bucket_name)
+        record = records.get(bucket_name)
         if record is None:
-            record = buckets[bucket_name] = svc.meta.get_bucket(bucket_name)
+            record = records[bucket_name] = buckets.lookup(svc, bucket_name)
         if record is None or record.policy is None:
             return None
         return _decision(record, caller, action_name.lower(), bucket_name, key, context)
@@ -72,7 +72,7 @@ def authorize(svc, req, form: dict[str, str] | None = None, key: str | None = No
                 allowed.add((bucket.name, key))
     if source is not None:
         source_bucket, source_key, source_version = source
-        buckets.setdefault(source_bucket.name, source_bucket)
+        records.setdefault(source_bucket.name, source_bucket)
         source_action = "s3:GetObjectVersion" if source_version else "s3:GetObject"
         if decide(source_action, source_bucket.name, source_key) == "Allow":
             allowed.add((source_bucket.name, source_key))
@@ -109,7 +109,7 @@ def _copy_source(svc, req):
     if req.operation not in _COPIES or "x-amz-copy-source" not in req.headers:
         return None
     source_bucket, source_key, source_version = h.copy_source(req.headers["x-amz-copy-source"])
-    record = svc.meta.get_bucket(source_bucket)
+    record = buckets.lookup(svc, source_bucket)
     return (record, source_key, source_version) if record is not None else None
 
 

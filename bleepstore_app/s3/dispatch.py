@@ -9,6 +9,7 @@ and trailing slashes exactly as sent.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
 from flask import Blueprint, current_app, request
 from werkzeug.routing import PathConverter
@@ -17,7 +18,7 @@ from .. import errors
 from ..logsafe import escape
 from ..metadata.records import MetadataUnavailable
 from ..storage.base import StorageError, StorageThrottled, StorageTimeout, StorageUnavailable
-from ..service import access
+from ..service import access, buckets
 from . import cors
 from .authorize import authorize
 from .handlers import load_all
@@ -32,6 +33,16 @@ blueprint = Blueprint("s3", __name__)
 _ROUTE_TEMPLATES = ("/", "/{bucket}", "/{bucket}/{key}")  # metric labels: never the raw path
 _METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH"]
 HANDLERS = load_all()
+# Requests that change no bucket row: within one, each bucket's row is read once
+# (service/buckets.rows_read_once). The reads, and the writes of objects and uploads.
+_OBJECT_WRITES = frozenset({
+    "PutObject", "PostObject", "CopyObject", "DeleteObject", "DeleteObjects", "CreateMultipartUpload",
+    "UploadPart", "UploadPartCopy", "CompleteMultipartUpload", "AbortMultipartUpload", "PutObjectAcl",
+    "PutObjectTagging", "DeleteObjectTagging", "PutObjectRetention", "PutObjectLegalHold"})
+
+
+def _keeps_bucket_rows(operation: str) -> bool:
+    return operation.startswith(("Get", "Head", "List")) or operation in _OBJECT_WRITES
 
 
 @blueprint.route("/", methods=_METHODS, strict_slashes=False)
@@ -51,24 +62,25 @@ def s3_request(_path: str = ""):
             req.method, req.bucket, req.key, req.query, req.headers)
         authenticate(req, state.credentials, state.services.settings.region)
         decided = None
-        try:
-            handler = HANDLERS.get(req.operation)
-            if handler is None:
-                raise errors.NotImplemented(f"{req.operation} is not implemented.")
-            refuse_unsupported(state.services, req)  # before the handler reads or stores anything
-            decided = authorize(state.services, req)  # the bucket policy's word (service/access.py)
-            result = handler(state.services, req)
-            settle_signature(req)  # a no-op: the handler read (and so proved) its body
-            return render(result, req.method, request_id)
-        except Exception:
-            # A signature over a streamed body is proven only by the body: until
-            # then neither the policy's nor the handler's error is the answer
-            # (settle raises SignatureDoesNotMatch instead).
-            settle_signature(req)
-            raise
-        finally:
-            if decided is not None:
-                access.reset(decided)
+        with buckets.rows_read_once() if _keeps_bucket_rows(req.operation) else nullcontext():
+            try:
+                handler = HANDLERS.get(req.operation)
+                if handler is None:
+                    raise errors.NotImplemented(f"{req.operation} is not implemented.")
+                refuse_unsupported(state.services, req)  # before the handler reads or stores anything
+                decided = authorize(state.services, req)  # the bucket policy's word (service/access.py)
+                result = handler(state.services, req)
+                settle_signature(req)  # a no-op: the handler read (and so proved) its body
+                return render(result, req.method, request_id)
+            except Exception:
+                # A signature over a streamed body is proven only by the body: until
+                # then neither the policy's nor the handler's error is the answer
+                # (settle raises SignatureDoesNotMatch instead).
+                settle_signature(req)
+                raise
+            finally:
+                if decided is not None:
+                    access.reset(decided)
     except errors.S3Error as err:
         return render_error(err, environ["REQUEST_METHOD"], req.resource if req else "/", request_id)
     except MetadataUnavailable as exc:

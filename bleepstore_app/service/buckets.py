@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from .. import errors
 from ..metadata.records import BucketRecord, now_us
@@ -12,8 +14,37 @@ from .names import check_bucket_name
 log = logging.getLogger(__name__)
 
 
+# The bucket rows one request has read (see ``rows_read_once``); None outside one.
+_request_rows: ContextVar[dict[str, BucketRecord | None] | None] = ContextVar("bleepstore_bucket_rows",
+                                                                            default=None)
+
+
+@contextmanager
+def rows_read_once():
+    """Within this block each bucket's row is read from the metadata once, however
+    many checks ask for it (the policy decision, the handler, the x-amz-expiration
+    header): a HeadObject read it three times. For requests that never change a
+    bucket row (dispatch.py decides which), so the first read stays the truth for the
+    whole request, as one read would have been."""
+    token = _request_rows.set({})
+    try:
+        yield
+    finally:
+        _request_rows.reset(token)
+
+
+def lookup(svc: Services, name: str) -> BucketRecord | None:
+    """The bucket's row (None: no such bucket), read once per request where allowed."""
+    rows = _request_rows.get()
+    if rows is None:
+        return svc.meta.get_bucket(name)
+    if name not in rows:
+        rows[name] = svc.meta.get_bucket(name)
+    return rows[name]
+
+
 def require_bucket(svc: Services, name: str) -> BucketRecord:
-    bucket = svc.meta.get_bucket(name)
+    bucket = lookup(svc, name)
     if bucket is None:
         raise errors.NoSuchBucket(BucketName=name)
     return bucket

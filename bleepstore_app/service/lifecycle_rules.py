@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from email.utils import formatdate
 
 from ..metadata.records import BucketRecord, ObjectRecord
+from . import buckets
 from .lifecycle import rules_of
 
 DAY = 86400
@@ -92,6 +93,6 @@ def expiration_headers(svc, record: ObjectRecord) -> dict[str, str]:
     (One bucket lookup: reads do not otherwise need the bucket's row.)"""
     if record.delete_marker:
         return {}
-    bucket = svc.meta.get_bucket(record.bucket)
+    bucket = buckets.lookup(svc, record.bucket)
     value = expiration_header(bucket, record, svc.settings.lifecycle_day_seconds) if bucket else None
     return {"x-amz-expiration": value} if value else {}

@@ -19,7 +19,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from awscrt import checksums as crt
 
 from .. import errors
 from ..auth.payload import new_checksum
@@ -39,8 +38,8 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
 MAX_PART_SIZE = 5 * 1024 ** 3
 CHECKSUM_TYPES = ("COMPOSITE", "FULL_OBJECT")
-_CRC_COMBINE = {"CRC32": (crt.combine_crc32, 4), "CRC32C": (crt.combine_crc32c, 4),
-                "CRC64NVME": (crt.combine_crc64nvme, 8)}
+_CRC_COMBINE = {"CRC32": ("combine_crc32", 4), "CRC32C": ("combine_crc32c", 4),
+                "CRC64NVME": ("combine_crc64nvme", 8)}  # awscrt.checksums functions, imported on use
 
 
 def _no_such_upload(upload_id: str) -> errors.S3Error:
@@ -319,7 +318,9 @@ def _combined_checksum(upload: UploadRecord, parts: list[PartRecord]) -> dict:
         return {}
     decoded = [base64.b64decode(p.checksums[alg]) for p in parts]
     if upload.checksum_type == "FULL_OBJECT":
-        combine, width = _CRC_COMBINE[alg]
+        from awscrt import checksums as crt
+        name, width = _CRC_COMBINE[alg]
+        combine = getattr(crt, name)
         value = int.from_bytes(decoded[0], "big")
         for part, raw in zip(parts[1:], decoded[1:]):
             value = combine(value, int.from_bytes(raw, "big"), part.size)

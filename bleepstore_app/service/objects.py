@@ -29,7 +29,7 @@ from ..storage.base import BlobNotFound, BlobReader, read_full
 from . import Caller, Services, access
 from . import acl as acls
 from . import encryption, object_lock, ownership_controls, public_access_block, versions
-from .buckets import require_bucket, require_bucket_permission
+from .buckets import lookup as bucket_row, require_bucket, require_bucket_permission
 from .conditions import Conditions, check_read
 from .names import check_key
 
@@ -393,7 +393,7 @@ def check_read_access(svc: Services, caller: Caller | None, record: ObjectRecord
 def missing_object_error(svc: Services, caller: Caller | None, bucket: str, key: str) -> errors.S3Error:
     """The error for a key that is not there: a caller who may not list the bucket
     learns nothing about which keys exist (AccessDenied, as S3 answers)."""
-    found = svc.meta.get_bucket(bucket)
+    found = bucket_row(svc, bucket)
     if found is None:
         return errors.NoSuchBucket(BucketName=bucket)
     if access.policy_decision("s3:ListBucket", bucket) == "Allow":
