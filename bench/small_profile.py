@@ -71,7 +71,11 @@ class Bench:
 
     def call(self, method: str, url: str, body: bytes | None = None) -> str:
         body = (self.body if method == "PUT" else b"") if body is None else body
-        self.last = b"".join(self.app(_environ(method, url, body), self._start))
+        response = self.app(_environ(method, url, body), self._start)
+        try:
+            self.last = b"".join(response)
+        finally:
+            response.close()  # as a WSGI server does: the access log line and the metrics are written here
         return self.status
 
     def urls(self, op: str, keys: list[str]) -> list[tuple[str, str]]:

@@ -50,6 +50,13 @@ def require_bucket(svc: Services, name: str) -> BucketRecord:
     return bucket
 
 
+def require_owned_bucket(svc: Services, caller: Caller | None, name: str) -> BucketRecord:
+    """The bucket, for an operation only its owner (or whom its policy allows) may run."""
+    bucket = require_bucket(svc, name)
+    require_owner(bucket, caller)
+    return bucket
+
+
 def require_owner(bucket: BucketRecord, caller: Caller | None) -> None:
     """Operations only a bucket's owner may perform (DeleteBucket, GetBucketLocation),
     unless the bucket policy allows the caller."""

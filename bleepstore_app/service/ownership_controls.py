@@ -35,14 +35,8 @@ def stored(setting: str) -> str:
     return json.dumps({"ObjectOwnership": setting})
 
 
-def _owned(svc: Services, caller: Caller | None, name: str) -> BucketRecord:
-    bucket = buckets.require_bucket(svc, name)
-    buckets.require_owner(bucket, caller)  # or whom the bucket policy allows
-    return bucket
-
-
 def put_bucket_ownership_controls(svc: Services, caller: Caller | None, name: str, setting: str) -> None:
-    bucket = _owned(svc, caller, name)
+    bucket = buckets.require_owned_bucket(svc, caller, name)
     if setting not in SETTINGS:
         raise errors.MalformedXML()
     if setting == ENFORCED and bucket.acl and not acls.only_owner_full_control(
@@ -52,14 +46,14 @@ def put_bucket_ownership_controls(svc: Services, caller: Caller | None, name: st
 
 
 def get_bucket_ownership_controls(svc: Services, caller: Caller | None, name: str) -> str:
-    bucket = _owned(svc, caller, name)
+    bucket = buckets.require_owned_bucket(svc, caller, name)
     if bucket.ownership_controls is None:
         raise errors.OwnershipControlsNotFoundError(BucketName=name)
     return effective(bucket)
 
 
 def delete_bucket_ownership_controls(svc: Services, caller: Caller | None, name: str) -> None:
-    _owned(svc, caller, name)
+    buckets.require_owned_bucket(svc, caller, name)
     svc.meta.set_bucket_config(name, "ownership_controls", None)
 
 

@@ -15,7 +15,7 @@ from .. import errors
 from ..metadata.records import BucketRecord
 from . import Caller, Services
 from . import acl as acls
-from .buckets import require_bucket, require_owner
+from .buckets import require_owned_bucket
 
 FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 _NONE = dict.fromkeys(FLAGS, False)
@@ -26,27 +26,21 @@ def flags(bucket: BucketRecord) -> dict[str, bool]:
     return json.loads(bucket.public_access_block) if bucket.public_access_block else _NONE
 
 
-def _owned(svc: Services, caller: Caller | None, name: str) -> BucketRecord:
-    bucket = require_bucket(svc, name)
-    require_owner(bucket, caller)  # or whom the bucket policy allows
-    return bucket
-
-
 def put_public_access_block(svc: Services, caller: Caller | None, name: str, settings: dict[str, bool]) -> None:
-    _owned(svc, caller, name)
+    require_owned_bucket(svc, caller, name)
     svc.meta.set_bucket_config(name, "public_access_block",
                                json.dumps({flag: bool(settings.get(flag, False)) for flag in FLAGS}))
 
 
 def get_public_access_block(svc: Services, caller: Caller | None, name: str) -> dict[str, bool]:
-    bucket = _owned(svc, caller, name)
+    bucket = require_owned_bucket(svc, caller, name)
     if bucket.public_access_block is None:
         raise errors.NoSuchPublicAccessBlockConfiguration(BucketName=name)
     return flags(bucket)
 
 
 def delete_public_access_block(svc: Services, caller: Caller | None, name: str) -> None:
-    _owned(svc, caller, name)
+    require_owned_bucket(svc, caller, name)
     svc.meta.set_bucket_config(name, "public_access_block", None)
 
 
