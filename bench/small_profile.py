@@ -114,8 +114,8 @@ def main() -> None:
         warm = bench.urls("put", ["warm"]) + bench.urls("get", ["warm"]) * 50 + bench.urls("head", ["warm"]) * 50
         bench.run(warm, "2")
         if args.pyspy:
-            print(f"pid {os.getpid()}: {args.pyspy} in a loop", flush=True)
             bench.run(plan["put"], "200")
+            print(f"pid {os.getpid()}: {args.pyspy} in a loop for a minute", flush=True)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 bench.run(plan[args.pyspy], want[args.pyspy])
