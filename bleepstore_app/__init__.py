@@ -81,8 +81,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, settings=None):
 
 def _built_by_a_command() -> bool:
     """True when a `flask ...` command line builds the app (Flask's CLI loads it inside
-    its click command). A server's workers are built by gunicorn, and leave Alembic,
-    Mako and Pygments unimported: about 10 MB less for each."""
+    its click command). A server's workers are built by gunicorn and leave Alembic,
+    Mako and Pygments unimported."""
     import click
     return click.get_current_context(silent=True) is not None
 
