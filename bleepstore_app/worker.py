@@ -43,7 +43,6 @@ gunicorn's worker in a way clients notice, this module puts the old behaviour ba
 """
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import logging
 import os
@@ -55,12 +54,13 @@ import gevent
 from gevent import pywsgi
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
 
-from . import errors
+from . import errors, header_section
+from .header_section import TooManyHeaders, read_header_section
 from .logsafe import escape
 from .s3 import xml
 
 pywsgi.MAX_REQUEST_LINE = 64 * 1024  # read at call time by pywsgi, for the request line and chunk lines
-MAX_HEADER_LINE = http.client._MAXLINE  # pywsgi parses headers with http.client: 64 KiB a line, 100 lines
+MAX_HEADER_LINE = header_section.MAX_LINE  # 64 KiB a line, 100 lines
 
 _SERVER_HEADER = (b"Server", b"BleepStore")
 SMALL_RESPONSE = 64 * 1024  # a first body chunk up to this size goes out with the headers
@@ -180,12 +180,13 @@ class S3Handler(PyWSGIHandler):
         self.command = self.path = None
         return super().read_request(raw_requestline)
 
-    def MessageClass(self, *args):  # noqa: N802 (pywsgi's name)
-        """The request headers (pywsgi parses them with http.client), with their
-        limits and framing checked: each failure is an S3 error, not a bare 400."""
+    def MessageClass(self, rfile, *_):  # noqa: N802 (pywsgi's name)
+        """The request headers (header_section.py, in place of pywsgi's http.client
+        parse), with their limits and framing checked: each failure is an S3 error,
+        not a bare 400. A malformed line is a ValueError: InvalidRequest."""
         try:
-            headers = super().MessageClass(*args)
-        except http.client.HTTPException:  # more than 100 header lines
+            headers = read_header_section(rfile)
+        except TooManyHeaders:
             raise _Refused(errors.RequestHeaderSectionTooLarge("Your request has too many header fields.")) from None
         if headers.status:  # pywsgi's mark of a header line over MAX_HEADER_LINE
             raise _Refused(errors.RequestHeaderSectionTooLarge("A request header line is longer than the server "

@@ -122,6 +122,12 @@ HTTP_REFUSALS = [
      "RequestHeaderSectionTooLarge"),
     ("too many headers", _many_headers(), 400, "RequestHeaderSectionTooLarge"),
     ("no method and path", b"GARBAGE\r\nHost: x\r\n\r\n", 400, "InvalidRequest"),
+    # The headers after such a line were once parsed as a body and dropped in silence.
+    ("header line without a colon", b"GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\nX-Amz-Date: 1\r\n\r\n", 400,
+     "InvalidRequest"),
+    ("space before the colon", b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization : AWS4\r\n\r\n", 400, "InvalidRequest"),
+    ("obs-fold continuation line", b"GET / HTTP/1.1\r\nHost: x\r\nX-Amz-Meta-A: one\r\n two\r\n\r\n", 400,
+     "InvalidRequest"),
     ("unknown HTTP version", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 400, "InvalidRequest"),
     ("HTTP version without minor", b"GET / HTTP/1\r\nHost: x\r\n\r\n", 400, "InvalidRequest"),
     ("Content-Length -1", b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400, "InvalidArgument"),
