@@ -136,8 +136,10 @@ def test_signature_checking_backend_refuses_wrong_credentials(emulators, monkeyp
         AwsStorage(weed.settings).check()
 
 
-def test_an_unreachable_backend_is_unavailable(tmp_path):
+def test_an_unreachable_backend_is_unavailable(tmp_path, monkeypatch):
     emulator = start_moto(tmp_path / "moto-stopped")
+    for name, value in emulator.env.items():  # its credentials: not left behind by another test
+        monkeypatch.setenv(name, value)
     storage = AwsStorage(emulator.settings)
     storage.check()
     emulator.stop()
