@@ -7,7 +7,7 @@ from contextvars import ContextVar
 
 from .. import errors
 from ..metadata.records import BucketRecord, now_us
-from . import Caller, Services, access, ownership_controls
+from . import Caller, Services, access, ownership_controls, public_access_block
 from . import acl as acls
 from .names import check_bucket_name
 
@@ -147,8 +147,7 @@ def put_bucket_acl(svc: Services, caller: Caller | None, name: str, acl: acls.Ac
     bucket = require_bucket(svc, name)
     acls.require(bucket.acl, bucket.owner_id, caller, acls.WRITE_ACP, (name, None))
     ownership_controls.check_acl_request(bucket, request or acls.AclRequest(grants=acl.grants))
-    from .public_access_block import refuse_public_acl  # (it imports this module)
-    refuse_public_acl(bucket, acl)
+    public_access_block.refuse_public_acl(bucket, acl)
     svc.meta.set_bucket_acl(name, acl.to_json())
 
 

@@ -15,7 +15,7 @@ from .. import errors
 from ..metadata.records import BucketRecord
 from . import Caller, Services
 from . import acl as acls
-from .buckets import require_owned_bucket
+from . import buckets  # (a module reference: buckets imports this module too)
 
 FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 _NONE = dict.fromkeys(FLAGS, False)
@@ -27,20 +27,20 @@ def flags(bucket: BucketRecord) -> dict[str, bool]:
 
 
 def put_public_access_block(svc: Services, caller: Caller | None, name: str, settings: dict[str, bool]) -> None:
-    require_owned_bucket(svc, caller, name)
+    buckets.require_owned_bucket(svc, caller, name)
     svc.meta.set_bucket_config(name, "public_access_block",
                                json.dumps({flag: bool(settings.get(flag, False)) for flag in FLAGS}))
 
 
 def get_public_access_block(svc: Services, caller: Caller | None, name: str) -> dict[str, bool]:
-    bucket = require_owned_bucket(svc, caller, name)
+    bucket = buckets.require_owned_bucket(svc, caller, name)
     if bucket.public_access_block is None:
         raise errors.NoSuchPublicAccessBlockConfiguration(BucketName=name)
     return flags(bucket)
 
 
 def delete_public_access_block(svc: Services, caller: Caller | None, name: str) -> None:
-    require_owned_bucket(svc, caller, name)
+    buckets.require_owned_bucket(svc, caller, name)
     svc.meta.set_bucket_config(name, "public_access_block", None)
 
 
