@@ -10,8 +10,8 @@ It is also stricter where the email parser was silent. A line that is not
 RFC 9110's token) made the email parser treat the rest of the section as a body,
 so the headers after it were dropped without a word; an obs-fold continuation
 line was glued into the previous value. Both are refused now (RFC 9112 section
-5: a server may reject either with a 400), so what BleepStore signs and checks
-is exactly what the client sent.
+5: a server may reject either with a 400), so the headers a signature is checked
+against are exactly the ones the client sent.
 """
 from __future__ import annotations
 
