@@ -16,13 +16,39 @@ log = logging.getLogger(__name__)
 
 
 class _S3Response(Response):
-    """Werkzeug drops Last-Modified from a 304; S3 sends it (with the ETag)."""
+    """Werkzeug drops Last-Modified from a 304; S3 sends it (with the ETag).
+
+    Werkzeug copies every response's headers before sending them, to fix up the
+    few it rewrites. Our responses mostly carry none of those (render always sets
+    Content-Length), so they go out as they are; the rest take Werkzeug's path."""
+
+    def get_wsgi_response(self, environ):
+        status = self.status_code
+        if 200 <= status and status not in (204, 304) and _sent_as_is(self.headers):
+            return self.get_app_iter(environ), self.status, self.headers.to_wsgi_list()
+        return super().get_wsgi_response(environ)
 
     def get_wsgi_headers(self, environ):
         headers = super().get_wsgi_headers(environ)
         if self.status_code == 304 and "Last-Modified" in self.headers:
             headers["Last-Modified"] = self.headers["Last-Modified"]
         return headers
+
+
+# The headers Werkzeug's get_wsgi_headers would change, besides a missing
+# Content-Length (which it may compute).
+_REWRITTEN = frozenset(("location", "content-location"))
+
+
+def _sent_as_is(headers) -> bool:
+    has_length = False
+    for name, _ in headers:
+        lowered = name.lower()
+        if lowered in _REWRITTEN:
+            return False
+        if lowered == "content-length":
+            has_length = True
+    return has_length
 
 
 @dataclass
@@ -42,7 +68,7 @@ def render(result: S3Result, method: str, request_id: str) -> Response:
         body = result.xml.encode("utf-8")
         headers["Content-Type"] = "application/xml"
         headers["Content-Length"] = str(len(body))
-        return Response([] if method == "HEAD" else [body], _status(result.status), headers)
+        return _S3Response([] if method == "HEAD" else [body], _status(result.status), headers)
     if result.length is not None:
         headers["Content-Length"] = str(result.length)
     elif result.stream is None:
@@ -90,11 +116,11 @@ def render_error(err: errors.S3Error, method: str, resource: str, request_id: st
     headers.update(err.headers)
     if method == "HEAD":
         headers["Content-Length"] = "0"
-        return Response([], _status(err.status), headers)
+        return _S3Response([], _status(err.status), headers)
     body = xml.error_document(err, resource, request_id).encode("utf-8")
     headers["Content-Type"] = "application/xml"
     headers["Content-Length"] = str(len(body))
-    return Response([body], _status(err.status), headers)
+    return _S3Response([body], _status(err.status), headers)
 
 
 def _common_headers(request_id: str) -> dict[str, str]:
