@@ -86,6 +86,15 @@ Q_OBJECT_WITH_INLINE = Prepared(
     select(*_OBJECT_COLUMNS, inl.data)
     .outerjoin(t.inline_data, and_(o.data_inline.is_(True), inl.id == o.data_location))
     .where(_WHERE_KEY))
+# A bucket's row and one key's current version (NULLs: no such key), in one
+# statement: GetObject and HeadObject need both (service/buckets.rows_read_once).
+_BUCKET_WITH_KEY = t.buckets.outerjoin(t.objects, and_(o.bucket == b.name, o.key == bindparam("key")))
+Q_BUCKET_AND_OBJECT = Prepared(select(*_BUCKET_COLUMNS, *_OBJECT_COLUMNS).select_from(_BUCKET_WITH_KEY)
+                               .where(b.name == bindparam("name")))
+Q_BUCKET_AND_OBJECT_WITH_INLINE = Prepared(
+    select(*_BUCKET_COLUMNS, *_OBJECT_COLUMNS, inl.data)
+    .select_from(_BUCKET_WITH_KEY.outerjoin(t.inline_data, and_(o.data_inline.is_(True), inl.id == o.data_location)))
+    .where(b.name == bindparam("name")))
 # FOR UPDATE (PostgreSQL; SQLite writers are serialised anyway): the location read
 # is the one this transaction replaces, even with writers racing on other nodes.
 Q_OBJECT_LOCATION = Prepared(select(o.data_location, o.data_inline, o.etag, o.parts_count, o.version_id,
@@ -233,6 +242,26 @@ class MetadataStore(VersionQueries, MultipartQueries, JobQueries, EncryptionQuer
             return self.read_version(bucket, key, version_id, part_map, with_bytes)
         q = Q_OBJECT_WITH_INLINE if with_bytes else Q_OBJECT
         row = self.db.read(lambda cur: cur.one(q, bucket=bucket, key=key))
+        return self._whole_version(row, bucket, key, part_map, with_bytes)
+
+    def read_bucket_and_object(self, name: str, key: str,
+                               with_bytes: bool = True) -> tuple[BucketRecord | None, ObjectVersion | None]:
+        """The bucket's row and ``read_object(name, key, with_bytes=with_bytes)``,
+        the row of both from one statement: one round trip where a GetObject or a
+        HeadObject made two. (None, None): no such bucket."""
+        q = Q_BUCKET_AND_OBJECT_WITH_INLINE if with_bytes else Q_BUCKET_AND_OBJECT
+        row = self.db.read(lambda cur: cur.one(q, name=name, key=key))
+        if row is None:
+            return None, None
+        bucket, version = BucketRecord(*row[:len(_BUCKET_COLUMNS)]), row[len(_BUCKET_COLUMNS):]
+        if version[0] is None:  # objects.bucket is NULL: the key has no current version
+            return bucket, None
+        return bucket, self._whole_version(version, name, key, False, with_bytes)
+
+    def _whole_version(self, row: tuple | None, bucket: str, key: str, part_map: bool,
+                       with_bytes: bool) -> ObjectVersion | None:
+        """read_object from its first read of the version row (None: no such key)."""
+        q = Q_OBJECT_WITH_INLINE if with_bytes else Q_OBJECT
         parts = None
         if row is not None and needs_parts(row, part_map, with_bytes):
             def work(cur: Cursor):

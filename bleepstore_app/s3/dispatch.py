@@ -45,6 +45,18 @@ def _keeps_bucket_rows(operation: str) -> bool:
     return operation.startswith(("Get", "Head", "List")) or operation in _OBJECT_WRITES
 
 
+def _reads_once(req):
+    """rows_read_once for this request, or nothing. A GetObject or HeadObject of
+    the current version (whole) announces its object read: one statement reads
+    the object with its bucket's row."""
+    if not _keeps_bucket_rows(req.operation):
+        return nullcontext()
+    if req.operation in ("GetObject", "HeadObject") and "versionId" not in req.query \
+            and "partNumber" not in req.query:
+        return buckets.rows_read_once((req.bucket, req.key, req.operation == "GetObject"))
+    return buckets.rows_read_once()
+
+
 @blueprint.route("/", methods=_METHODS, strict_slashes=False)
 @blueprint.route("/<anything:_path>", methods=_METHODS, strict_slashes=False, merge_slashes=False)
 def s3_request(_path: str = ""):
@@ -62,7 +74,7 @@ def s3_request(_path: str = ""):
             req.method, req.bucket, req.key, req.query, req.headers)
         authenticate(req, state.credentials, state.services.settings.region)
         decided = None
-        with buckets.rows_read_once() if _keeps_bucket_rows(req.operation) else nullcontext():
+        with _reads_once(req):
             try:
                 handler = HANDLERS.get(req.operation)
                 if handler is None:

@@ -7,6 +7,7 @@ from contextvars import ContextVar
 
 from .. import errors
 from ..metadata.records import BucketRecord, now_us
+from ..metadata.store import ObjectVersion
 from . import Caller, Services, access, ownership_controls, public_access_block
 from . import acl as acls
 from .names import check_bucket_name
@@ -14,33 +15,66 @@ from .names import check_bucket_name
 log = logging.getLogger(__name__)
 
 
-# The bucket rows one request has read (see ``rows_read_once``); None outside one.
-_request_rows: ContextVar[dict[str, BucketRecord | None] | None] = ContextVar("bleepstore_bucket_rows",
-                                                                            default=None)
+class _RequestReads:
+    """What one request has read once: bucket rows by name, and the one object
+    version it said it would read (``object_read``: bucket, key, with_bytes),
+    read with its bucket's row."""
+    __slots__ = ("buckets", "object_read", "object_version")
+
+    def __init__(self, object_read: tuple[str, str, bool] | None) -> None:
+        self.buckets: dict[str, BucketRecord | None] = {}
+        self.object_read = object_read
+        self.object_version: ObjectVersion | None = None
+
+
+_request_reads: ContextVar[_RequestReads | None] = ContextVar("bleepstore_request_reads", default=None)
+NOT_READ_WITH_BUCKET = object()  # what read_with_bucket answers for an object this request did not announce
 
 
 @contextmanager
-def rows_read_once():
+def rows_read_once(object_read: tuple[str, str, bool] | None = None):
     """Within this block each bucket's row is read from the metadata once, however
     many checks ask for it (the policy decision, the handler, the x-amz-expiration
     header): a HeadObject read it three times. For requests that never change a
     bucket row (dispatch.py decides which), so the first read stays the truth for the
-    whole request, as one read would have been."""
-    token = _request_rows.set({})
+    whole request, as one read would have been.
+
+    ``object_read`` (bucket, key, with_bytes) announces the current version the
+    request will read (GetObject, HeadObject): the bucket's first read fetches it
+    too, in the same statement, and ``read_with_bucket`` hands it over."""
+    token = _request_reads.set(_RequestReads(object_read))
     try:
         yield
     finally:
-        _request_rows.reset(token)
+        _request_reads.reset(token)
 
 
 def lookup(svc: Services, name: str) -> BucketRecord | None:
     """The bucket's row (None: no such bucket), read once per request where allowed."""
-    rows = _request_rows.get()
-    if rows is None:
+    reads = _request_reads.get()
+    if reads is None:
         return svc.meta.get_bucket(name)
-    if name not in rows:
-        rows[name] = svc.meta.get_bucket(name)
-    return rows[name]
+    if name not in reads.buckets:
+        announced = reads.object_read
+        if announced is not None and announced[0] == name:
+            reads.buckets[name], reads.object_version = svc.meta.read_bucket_and_object(*announced)
+        else:
+            reads.buckets[name] = svc.meta.get_bucket(name)
+    return reads.buckets[name]
+
+
+def read_with_bucket(svc: Services, bucket: str, key: str, with_bytes: bool):
+    """The current version of ``key`` as read with its bucket's row, when this
+    request announced that read (``rows_read_once``); NOT_READ_WITH_BUCKET when it
+    did not, and the caller reads it itself. Handed over once: a later read in the
+    same request reads afresh."""
+    reads = _request_reads.get()
+    if reads is None or reads.object_read != (bucket, key, with_bytes):
+        return NOT_READ_WITH_BUCKET
+    if bucket not in reads.buckets:
+        lookup(svc, bucket)
+    version, reads.object_read, reads.object_version = reads.object_version, None, None
+    return version
 
 
 def require_bucket(svc: Services, name: str) -> BucketRecord:

@@ -29,7 +29,8 @@ from ..storage.base import BlobNotFound, BlobReader, read_full
 from . import Caller, Services, access
 from . import acl as acls
 from . import encryption, object_lock, ownership_controls, public_access_block, versions
-from .buckets import lookup as bucket_row, require_bucket, require_bucket_permission
+from .buckets import (NOT_READ_WITH_BUCKET, lookup as bucket_row, read_with_bucket, require_bucket,
+                      require_bucket_permission)
 from .conditions import Conditions, check_read
 from .names import check_key
 
@@ -320,7 +321,10 @@ def _readable_version(svc: Services, caller: Caller | None, bucket: str, key: st
                       with_bytes: bool = True) -> ObjectVersion:
     if version_id is not None:
         versions.check_version_id(version_id)
-    version = svc.meta.read_object(bucket, key, part_map, with_bytes, version_id)
+    version = NOT_READ_WITH_BUCKET if version_id is not None or part_map else \
+        read_with_bucket(svc, bucket, key, with_bytes)
+    if version is NOT_READ_WITH_BUCKET:
+        version = svc.meta.read_object(bucket, key, part_map, with_bytes, version_id)
     if version is None or version.record.delete_marker:
         raise absent_error(svc, caller, bucket, key, version_id, version.record if version else None)
     check_read_access(svc, caller, version.record)

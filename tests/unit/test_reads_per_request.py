@@ -9,6 +9,7 @@ from botocore.config import Config
 
 from bleepstore_app import create_app
 from bleepstore_app.config import load_settings
+from bleepstore_app.metadata.engine import Cursor
 from bleepstore_app.metadata.store import MetadataStore
 from bleepstore_app.recovery import recover
 
@@ -42,14 +43,34 @@ def client_of(send):
 
 @pytest.fixture
 def bucket_reads(monkeypatch):
+    """Names of the buckets whose row was read, by get_bucket or together with an
+    object (read_bucket_and_object)."""
     calls = []
-    original = MetadataStore.get_bucket
+    get_bucket, with_object = MetadataStore.get_bucket, MetadataStore.read_bucket_and_object
 
     def counted(self, name):
         calls.append(name)
-        return original(self, name)
+        return get_bucket(self, name)
+
+    def counted_with_object(self, name, key, with_bytes=True):
+        calls.append(name)
+        return with_object(self, name, key, with_bytes)
     monkeypatch.setattr(MetadataStore, "get_bucket", counted)
+    monkeypatch.setattr(MetadataStore, "read_bucket_and_object", counted_with_object)
     return calls
+
+
+@pytest.fixture
+def statements(monkeypatch):
+    """The SQL text of every statement the metadata layer runs."""
+    seen = []
+    original = Cursor._execute
+
+    def counted(self, q, params):
+        seen.append(q.compiled(self._dialect)[0])
+        return original(self, q, params)
+    monkeypatch.setattr(Cursor, "_execute", counted)
+    return seen
 
 
 @pytest.mark.parametrize("method,operation,body,status", [
@@ -87,3 +108,64 @@ def test_a_bucket_configuration_change_is_read_back_fresh(app_and_signer):
     assert send("PUT", "put_bucket_acl", headers={"x-amz-acl": "private"}, Bucket="reads",
                 ACL="private").status_code == 200
     assert client_of(send).get("/reads", base_url=f"http://{HOST}").status_code == 403
+
+
+@pytest.mark.parametrize("method,operation", [("GET", "get_object"), ("HEAD", "head_object")])
+def test_a_read_of_an_object_is_one_statement_with_its_bucket(app_and_signer, statements, method, operation):
+    """GetObject and HeadObject need the bucket's row (policy, ACL, lifecycle) and
+    the object's: one SELECT reads both, one round trip to PostgreSQL."""
+    send = app_and_signer
+    assert send("PUT", "put_object", b"one statement", Bucket="reads", Key="joined").status_code == 200
+    statements.clear()
+    resp = send(method, operation, Bucket="reads", Key="joined")
+    assert resp.status_code == 200
+    assert method == "HEAD" or resp.data == b"one statement"
+    assert len(statements) == 1, statements
+    assert "buckets" in statements[0] and "objects" in statements[0]
+
+
+@pytest.mark.parametrize("params,status,code", [
+    ({"Bucket": "reads", "Key": "never-stored"}, 404, b"NoSuchKey"),
+    ({"Bucket": "no-such-bucket-here", "Key": "k"}, 404, b"NoSuchBucket"),
+])
+def test_a_read_of_nothing_is_one_statement_too(app_and_signer, statements, params, status, code):
+    statements.clear()
+    resp = app_and_signer("GET", "get_object", **params)
+    assert resp.status_code == status and code in resp.data
+    assert len(statements) == 1, statements
+
+
+def test_a_version_or_part_read_still_reads_what_it_names(app_and_signer):
+    """Reads the joined statement does not announce (versionId, partNumber) read
+    their own rows, and answer as before."""
+    send = app_and_signer
+    put = send("PUT", "put_object", b"12345", Bucket="reads", Key="versioned")
+    assert put.status_code == 200
+    got = send("GET", "get_object", Bucket="reads", Key="versioned", VersionId="null")
+    assert got.status_code == 200 and got.data == b"12345"
+    part = send("GET", "get_object", Bucket="reads", Key="versioned", PartNumber=1)
+    assert part.status_code == 206 and part.data == b"12345"
+
+
+def test_the_object_read_with_its_bucket_is_handed_over_once(app_and_signer, statements):
+    """A second read of the announced object in one request reads afresh (a
+    handler reading its object twice must not see the first answer twice), and a
+    read of another key, or without the bytes announced, is not answered from it."""
+    from bleepstore_app.service import buckets
+    send = app_and_signer
+    assert send("PUT", "put_object", b"handed over", Bucket="reads", Key="once").status_code == 200
+    svc = client_of(send).application.extensions["bleepstore"].services
+    with buckets.rows_read_once(("reads", "once", True)):
+        statements.clear()
+        assert buckets.lookup(svc, "reads").name == "reads"
+        assert buckets.read_with_bucket(svc, "reads", "other", True) is buckets.NOT_READ_WITH_BUCKET
+        assert buckets.read_with_bucket(svc, "reads", "once", False) is buckets.NOT_READ_WITH_BUCKET
+        version = buckets.read_with_bucket(svc, "reads", "once", True)
+        assert version.inline == b"handed over" and version.record.key == "once"
+        assert buckets.read_with_bucket(svc, "reads", "once", True) is buckets.NOT_READ_WITH_BUCKET
+        assert buckets.lookup(svc, "reads").name == "reads"
+        assert len(statements) == 1, statements
+    with buckets.rows_read_once(("reads", "once", True)):  # no lookup first: the read fetches both
+        statements.clear()
+        assert buckets.read_with_bucket(svc, "reads", "once", True).inline == b"handed over"
+        assert buckets.lookup(svc, "reads").name == "reads" and len(statements) == 1
