@@ -119,6 +119,12 @@ def _recover_in_child() -> int:
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1
 
 
+def post_worker_init(worker):
+    """A worker has built the app and now takes requests: said once, so that an
+    operator (and a test that needs every worker up) can tell."""
+    worker.log.info("Worker %s serving", worker.pid)
+
+
 def child_exit(server, worker):
     """A dead worker's live gauges must not be summed any more."""
     from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics

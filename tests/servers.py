@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -53,6 +54,7 @@ class Server:
         self.port = self.port or free_port()
         env = dict(self.env, BLEEPSTORE_SERVER_PORT=str(self.port), BLEEPSTORE_SERVER_HOST="127.0.0.1")
         log = open(self.log_path, "ab")
+        log_start = log.tell()
         self.proc = subprocess.Popen([BLEEPSTORE, "serve"], cwd=self.workdir, env=env,
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -61,11 +63,29 @@ class Server:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 requests.get(self.endpoint + "/", timeout=1)
-                return self
             except requests.RequestException:
                 time.sleep(0.1)
+                continue
+            if self._every_worker_serving(log_start, deadline):
+                return self
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout}s:\n{self.log()}")
+
+    def _every_worker_serving(self, log_start: int, deadline: float) -> bool:
+        """Wait until each worker has said it is serving (gunicorn_conf.post_worker_init):
+        the first answer only proves one, and a worker still starting may yet act
+        on the data directory (create its folders again, say)."""
+        from bleepstore_app.config import load_settings
+        settings = load_settings(self.env.get("BLEEPSTORE_CONFIG"), environ=self.env)
+        if settings.log_level not in ("debug", "info"):
+            return True  # the line is not logged
+        while time.monotonic() < deadline:
+            with open(self.log_path, "rb") as f:
+                f.seek(log_start)
+                if len(re.findall(rb"Worker \d+ serving", f.read())) >= settings.workers:
+                    return True
+            time.sleep(0.05)
+        return False
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
