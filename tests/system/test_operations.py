@@ -135,24 +135,47 @@ def test_reads_on_kept_postgresql_connections_survive_the_server_dropping_them(o
     """Reads run on connections each worker keeps (no pre-ping): when PostgreSQL
     drops them, the next read notices and runs again on a fresh one, unseen."""
     srv = ops_server
-    import psycopg
     s3 = make_client(srv.endpoint)
     bucket = f"kept-{os.urandom(4).hex()}"
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="k", Body=b"still here")
     with ThreadPoolExecutor(8) as pool:  # both workers keep reader connections
         assert all(pool.map(lambda _: s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == 10, range(40)))
+    assert _terminate_backends(srv) >= 2
+    for _ in range(20):  # each worker meets a dead connection first
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"still here"
+
+
+def _terminate_backends(srv) -> int:
+    import psycopg
     name = srv.database_url.rsplit("/", 1)[1]
     admin = psycopg.connect(srv.database_url.replace("postgresql+psycopg://", "postgresql://")
                             .rsplit("/", 1)[0] + "/postgres", autocommit=True)
     try:
-        killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
-                               (name,)).fetchone()[0]
+        return admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                             (name,)).fetchone()[0]
     finally:
         admin.close()
-    assert killed >= 2
-    for _ in range(20):  # each worker meets a dead connection first
-        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"still here"
+
+
+@pytest.mark.parametrize("ops_server", [e for e in ENGINES if e == "postgresql"], indirect=True)
+def test_writes_on_kept_postgresql_connections_survive_the_server_dropping_them(ops_server):
+    """Writes keep their connections too (no pre-ping per write): a write that
+    meets a dropped one runs again on a fresh connection, and is stored once."""
+    srv = ops_server
+    s3 = make_client(srv.endpoint)
+    bucket = f"kept-writes-{os.urandom(4).hex()}"
+    s3.create_bucket(Bucket=bucket)
+    with ThreadPoolExecutor(8) as pool:  # both workers keep writer connections
+        list(pool.map(lambda i: s3.put_object(Bucket=bucket, Key=f"warm-{i}", Body=b"w"), range(40)))
+    assert _terminate_backends(srv) >= 2
+    for i in range(20):  # each worker meets dead connections first
+        s3.put_object(Bucket=bucket, Key=f"after-{i}", Body=f"body {i}".encode())
+        s3.delete_object(Bucket=bucket, Key=f"warm-{i}")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == sorted([f"after-{i}" for i in range(20)] + [f"warm-{i}" for i in range(20, 40)])
+    for i in range(20):
+        assert s3.get_object(Bucket=bucket, Key=f"after-{i}")["Body"].read() == f"body {i}".encode()
 
 
 @pytest.mark.parametrize("ops_server", [e for e in ENGINES if e == "postgresql"], indirect=True)
