@@ -77,8 +77,9 @@ def make_engine(settings: Settings) -> Engine:
     """Create the engine for the configured metadata database."""
     if settings.metadata_engine == "sqlite":
         return _sqlite_engine(settings.database_url, settings.sqlite_synchronous)
-    # pool_size is the worker's budget of idle connections: half stay in the pool
-    # (writes), as many again are kept open by Database for reads.
+    # pool_size is the worker's budget of idle connections: Database keeps half open
+    # for reads and half for writes, and closes any beyond those (the pool keeps none
+    # of its own but the odd connection a failed write hands back).
     pooled = max(1, (settings.postgresql_pool_size + 1) // 2)
     return create_engine(
         settings.database_url,
@@ -281,8 +282,10 @@ class Database:
             raise
         if len(idle) < self._max_idle_readers:
             idle.append(raw)
-        else:
+        elif self.is_sqlite:
             self._return_reader(raw)
+        else:
+            raw.invalidate()  # closed: see _write_on_kept
         return result
 
     def _return_reader(self, raw, exc: BaseException | None = None) -> bool:
@@ -435,7 +438,9 @@ class Database:
         if len(idle) < self._max_idle_readers:
             idle.append(raw)
         else:
-            raw.close()
+            # Closed, not back to the pool: the kept readers and writers are the
+            # worker's whole budget of idle connections (make_engine).
+            raw.invalidate()
         return result
 
     def _return_writer(self, raw, exc: BaseException) -> bool:
