@@ -18,12 +18,6 @@ the read that fails on it, which runs once more on a fresh connection. Reads
 whose statements must agree (an object row and its part map) run in one read
 transaction instead (``read_snapshot``), never as two autocommit reads.
 
-PostgreSQL writes keep their connections the same way (no pre-ping, one round
-trip, per write). A write that fails on a dropped kept connection before its
-COMMIT was sent wrote nothing (the server discards an open transaction with its
-connection) and runs once more on a fresh, pinged one; one dropped while
-committing is not retried: its outcome is unknown, and the caller says so (503).
-
 Writes on SQLite are group-committed: a durable commit costs one fsync (about 4 ms
 on this class of disk), which would cap a worker at ~250 writes/s. Writers queue
 their work; whoever holds the write lock runs every queued work in one BEGIN
@@ -65,9 +59,8 @@ _inherited_readers: list = []  # the parent's connections, held so that a child 
 
 def _forget_idle_readers_after_fork() -> None:
     for db in _databases:  # a forked child must not use its parent's connections
-        for kept in (db._idle_readers, db._idle_writers):
-            _inherited_readers.extend(kept)
-            kept.clear()
+        _inherited_readers.extend(db._idle_readers)
+        db._idle_readers.clear()
 
 
 os.register_at_fork(after_in_child=_forget_idle_readers_after_fork)
@@ -77,9 +70,8 @@ def make_engine(settings: Settings) -> Engine:
     """Create the engine for the configured metadata database."""
     if settings.metadata_engine == "sqlite":
         return _sqlite_engine(settings.database_url, settings.sqlite_synchronous)
-    # pool_size is the worker's budget of idle connections: Database keeps half open
-    # for reads and half for writes, and closes any beyond those (the pool keeps none
-    # of its own but the odd connection a failed write hands back).
+    # pool_size is the worker's budget of idle connections: half stay in the pool
+    # (writes), as many again are kept open by Database for reads.
     pooled = max(1, (settings.postgresql_pool_size + 1) // 2)
     return create_engine(
         settings.database_url,
@@ -182,8 +174,8 @@ class Cursor:
         self._cur.execute(sql)
 
 
-class _ConnectionDropped(Exception):
-    """A kept connection was dropped by the server (the cause says how)."""
+class _ReaderDropped(Exception):
+    """A kept reader connection was dropped by the server (the cause says how)."""
 
 
 class _PendingWrite:
@@ -217,7 +209,6 @@ class Database:
         self._writer_lock: tuple[int, int] | None = None  # (pid, fd): opened once per process
         self._idle_readers: list = []  # reader connections checked out of the pool, free for a read
         self._max_idle_readers = self.MAX_IDLE_READERS if self.is_sqlite else engine.pool.size()
-        self._idle_writers: list = []  # PostgreSQL: write connections kept checked out, free for a write
         _databases.add(self)
 
     def read(self, work: Callable[[Cursor], T]) -> T:
@@ -227,13 +218,13 @@ class Database:
         try:
             try:
                 return self._read_on_reader(work)
-            except _ConnectionDropped:
+            except _ReaderDropped:
                 # The server dropped the kept connections (a restart, a failover): the
                 # others are as dead as this one. Once more on a fresh, pinged one.
-                self._drop_kept_connections()
+                self._drop_idle_readers()
             try:
                 return self._read_on_reader(work)
-            except _ConnectionDropped as dropped:
+            except _ReaderDropped as dropped:
                 raise dropped.__cause__ from None
         except Exception as exc:
             self._raise_if_unavailable(exc)
@@ -278,14 +269,12 @@ class Database:
                 cur.close()
         except BaseException as exc:
             if self._return_reader(raw, exc):
-                raise _ConnectionDropped() from exc
+                raise _ReaderDropped() from exc
             raise
         if len(idle) < self._max_idle_readers:
             idle.append(raw)
-        elif self.is_sqlite:
-            self._return_reader(raw)
         else:
-            raw.invalidate()  # closed: see _write_on_kept
+            self._return_reader(raw)
         return result
 
     def _return_reader(self, raw, exc: BaseException | None = None) -> bool:
@@ -310,14 +299,13 @@ class Database:
         if isinstance(cause, self._OperationalError):
             raise MetadataUnavailable(str(cause).strip()) from exc
 
-    def _drop_kept_connections(self) -> None:
-        for kept in (self._idle_readers, self._idle_writers):
-            while kept:
-                raw = kept.pop()
-                try:
-                    raw.invalidate()
-                except Exception:  # noqa: BLE001
-                    pass
+    def _drop_idle_readers(self) -> None:
+        while self._idle_readers:
+            raw = self._idle_readers.pop()
+            try:
+                raw.invalidate()
+            except Exception:  # noqa: BLE001
+                pass
 
     def write(self, work: Callable[[Cursor], T]) -> T:
         """Run ``work`` in a committed write transaction and return its result.
@@ -406,56 +394,21 @@ class Database:
         return self._writer_lock[1]
 
     def _write_once(self, work: Callable[[Cursor], T]) -> T:
-        """One transaction on a kept connection (PostgreSQL's writes); once more on
-        a fresh one if the server had dropped it before the COMMIT."""
-        try:
-            return self._write_on_kept(work)
-        except _ConnectionDropped:
-            self._drop_kept_connections()  # the other kept connections are as dead
-        try:
-            return self._write_on_kept(work)
-        except _ConnectionDropped as dropped:
-            raise dropped.__cause__ from None
-
-    def _write_on_kept(self, work: Callable[[Cursor], T]) -> T:
-        idle = self._idle_writers
-        raw = idle.pop() if idle else self.engine.raw_connection()
+        """One transaction on a pooled connection (PostgreSQL's writes)."""
+        raw = self.engine.raw_connection()
         try:
             cur = raw.cursor()
             try:
                 result = work(Cursor(cur, self.dialect))
+                raw.commit()
+                return result
+            except BaseException:
+                raw.rollback()
+                raise
             finally:
                 cur.close()
-        except BaseException as exc:
-            if self._return_writer(raw, exc):
-                raise _ConnectionDropped() from exc
-            raise
-        try:
-            raw.commit()
-        except BaseException as exc:
-            self._return_writer(raw, exc)  # dropped while committing: not retried (outcome unknown)
-            raise
-        if len(idle) < self._max_idle_readers:
-            idle.append(raw)
-        else:
-            # Closed, not back to the pool: the kept readers and writers are the
-            # worker's whole budget of idle connections (make_engine).
-            raw.invalidate()
-        return result
-
-    def _return_writer(self, raw, exc: BaseException) -> bool:
-        """After a failed write: invalidated if the server dropped the connection
-        (answers True), else rolled back and back to the pool."""
-        if isinstance(exc, self._OperationalError) \
-                and self.dialect.is_disconnect(exc, raw.dbapi_connection, None):
-            raw.invalidate()
-            return True
-        try:
-            raw.rollback()
-            raw.close()
-        except Exception:  # noqa: BLE001 - a connection in an unknown state is not reused
-            raw.invalidate()
-        return False
+        finally:
+            raw.close()  # back to the pool
 
     def _retry_busy(self, attempt: Callable[[], T]) -> T:
         deadline = time.monotonic() + BUSY_RETRY_SECONDS
@@ -473,8 +426,6 @@ class Database:
     def dispose(self) -> None:
         while self._idle_readers:
             self._return_reader(self._idle_readers.pop())
-        while self._idle_writers:
-            self._idle_writers.pop().close()
         if self._writer_lock is not None and self._writer_lock[0] == os.getpid():
             os.close(self._writer_lock[1])
         self._writer_lock = None
